@@ -1,0 +1,16 @@
+.DEFAULT_GOAL := help
+STACK ?= dev
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+up: ## deploy a stack: make up STACK=dev|prod (does its own set-up)
+	scripts/up $(STACK)
+
+preview: ## preview a stack: make preview STACK=dev|prod
+	scripts/up $(STACK) --preview
+
+test: ## the whole test suite from a fresh clone (lint, types, tests)
+	scripts/test
+
+.PHONY: help up preview test

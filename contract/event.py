@@ -1,0 +1,129 @@
+"""The event schema and its validator, shared by producer and consumer.
+
+The schema is JSON Schema (draft 7) so the app can publish it verbatim in its OpenAPI
+document; validation uses fastjsonschema, which compiles the schema to plain Python once
+at import and is what Powertools' own validation utility uses.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any, Final
+
+import fastjsonschema
+
+# SQS's hard limit on a message body (and on the whole SendMessageBatch request).
+# https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html
+MAX_MESSAGE_BYTES: Final = 262_144
+
+# Every message carries the event id as a message attribute too, so a consumer (or an
+# operator reading the DLQ) can de-duplicate without parsing the body.
+EVENT_ID_ATTRIBUTE: Final = "event_id"
+
+EVENT_SCHEMA: Final[dict[str, Any]] = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "title": "Event",
+    "description": "One business event. The producer assigns `id` when the client leaves it out.",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["type", "data"],
+    "properties": {
+        "id": {
+            "description": (
+                "Idempotency key. Send the same id when retrying after an error and the "
+                "consumer applies the event once."
+            ),
+            "type": "string",
+            "pattern": "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$",
+        },
+        "type": {
+            "description": "Event type, lower-case dotted, e.g. `order.created`.",
+            "type": "string",
+            "pattern": "^[a-z][a-z0-9_-]*(\\.[a-z][a-z0-9_-]*)*$",
+            "maxLength": 128,
+        },
+        "occurred_at": {
+            "description": "When the event happened (RFC 3339 date-time).",
+            "type": "string",
+            "format": "date-time",
+        },
+        "data": {"description": "Event payload.", "type": "object"},
+    },
+}
+
+_validate = fastjsonschema.compile(EVENT_SCHEMA)
+
+
+class EventError(ValueError):
+    """The input is not a valid event. `field` names the offending field (`$` = the whole body)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: str
+    type: str
+    data: dict[str, Any]
+    occurred_at: str | None = None
+
+    def to_json(self) -> str:
+        body: dict[str, Any] = {"id": self.id, "type": self.type, "data": self.data}
+        if self.occurred_at is not None:
+            body["occurred_at"] = self.occurred_at
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+
+
+def _field_of(exc: fastjsonschema.JsonSchemaValueException) -> str:
+    # fastjsonschema reports `data.type must be string`; `exc.path` is ["data", "type"].
+    path = [str(p) for p in (exc.path or [])][1:]
+    if exc.rule == "required" and isinstance(exc.rule_definition, list):
+        missing = [k for k in exc.rule_definition if k not in (exc.value or {})]
+        if missing:
+            path.append(missing[0])
+    if exc.rule == "additionalProperties" and isinstance(exc.value, dict):
+        extra = sorted(set(exc.value) - set(EVENT_SCHEMA["properties"]))
+        if extra and not path:
+            path.append(extra[0])
+    return ".".join(path) or "$"
+
+
+def parse_event(raw: str | bytes | dict[str, Any], *, require_id: bool = False) -> Event:
+    """Validate `raw` (JSON text or an already-decoded object) and return the Event.
+
+    A missing id is generated (uuid4) unless `require_id` is set, which the consumer uses:
+    every enqueued event already has one.
+    """
+    if isinstance(raw, dict):
+        obj: Any = raw
+    else:
+        try:
+            obj = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise EventError("$", f"body is not valid JSON ({exc})") from None
+    try:
+        obj = _validate(obj)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        field = _field_of(exc)
+        if exc.rule == "required":
+            detail = "is required"
+        elif exc.rule == "additionalProperties":
+            allowed = ", ".join(EVENT_SCHEMA["properties"])
+            detail = f"is not an allowed field (allowed: {allowed})"
+        else:
+            # "data.type must be string" -> "must be string"
+            detail = exc.message.split(" ", 1)[1] if " " in exc.message else exc.message
+        raise EventError(field, detail) from None
+    event_id = obj.get("id")
+    if event_id is None:
+        if require_id:
+            raise EventError("id", "is required on an enqueued event")
+        event_id = str(uuid.uuid4())
+    return Event(
+        id=event_id, type=obj["type"], data=obj["data"], occurred_at=obj.get("occurred_at")
+    )
