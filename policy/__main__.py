@@ -1,0 +1,10 @@
+"""Entry point the Pulumi CLI runs for `--policy-pack policy`: serves the guard rails."""
+
+from guardrails import POLICIES  # the CLI runs this directory, so siblings import by name
+from pulumi_policy import EnforcementLevel, PolicyPack
+
+PolicyPack(
+    name="ecr-eks-lambda-guardrails",
+    enforcement_level=EnforcementLevel.MANDATORY,
+    policies=POLICIES,
+)
