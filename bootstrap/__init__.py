@@ -1,0 +1,1 @@
+"""The bootstrap Pulumi program: GitHub OIDC provider and the roles CI assumes."""
