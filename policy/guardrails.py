@@ -58,6 +58,9 @@ def _get(props: Any, *path: str | int) -> Any:
     """The value at `path` in `props`, `None` when absent, `UNKNOWN` when not known yet."""
     value = props
     for key in path:
+        if value is UNKNOWN:
+            # Every part of a value that is not known yet is not known either.
+            return UNKNOWN
         try:
             if isinstance(key, int):
                 if not isinstance(value, Sequence) or isinstance(value, str) or key >= len(value):
@@ -195,7 +198,8 @@ def check_sqs_mapping_reports_batch_item_failures(
     if resource_type != LAMBDA_EVENT_SOURCE_MAPPING or not is_sqs_mapping(props):
         return []
     types = _get(props, "functionResponseTypes")
-    if types is UNKNOWN or "ReportBatchItemFailures" in _items(props, "functionResponseTypes"):
+    items = _items(props, "functionResponseTypes")
+    if types is UNKNOWN or UNKNOWN in items or "ReportBatchItemFailures" in items:
         return []
     # Without it one failed message makes Lambda retry (and finally dead-letter) the whole batch.
     return [
@@ -412,9 +416,10 @@ REQUIRED_CLUSTER_LOG_TYPES: Final = ("api", "audit", "authenticator")
 def check_eks_control_plane_logging(resource_type: str, props: Mapping[str, Any]) -> list[str]:
     if resource_type not in (EKS_COMPONENT_CLUSTER, EKS_CLUSTER):
         return []
-    if _get(props, "enabledClusterLogTypes") is UNKNOWN:
+    items = _items(props, "enabledClusterLogTypes")
+    if _get(props, "enabledClusterLogTypes") is UNKNOWN or UNKNOWN in items:
         return []
-    enabled = {t for t in _items(props, "enabledClusterLogTypes") if isinstance(t, str)}
+    enabled = {t for t in items if isinstance(t, str)}
     missing = [t for t in REQUIRED_CLUSTER_LOG_TYPES if t not in enabled]
     if not missing:
         return []
@@ -511,7 +516,7 @@ def _check_security_options(where: str, sc: Any, messages: list[str]) -> None:
             f"(allowed: {sorted(_SELINUX_TYPES)})."
         )
     for key in ("user", "role"):
-        if _is_set(_get(sc, "seLinuxOptions", key)):
+        if _get(sc, "seLinuxOptions", key) not in (None, "", UNKNOWN):
             messages.append(f"{where}.seLinuxOptions.{key} must be unset.")
     seccomp = _get(sc, "seccompProfile", "type")
     if seccomp is not None and seccomp is not UNKNOWN and seccomp not in _SECCOMP_OK:
@@ -559,7 +564,7 @@ def check_pod_spec_restricted(
         ):
             messages.append(f"annotation {key}={value!r} must be runtime/default or localhost/*.")
 
-    pod_non_root = _get(pod_sc, "runAsNonRoot") is True
+    pod_non_root = _get(pod_sc, "runAsNonRoot") in (True, UNKNOWN)
     pod_seccomp = _get(pod_sc, "seccompProfile", "type")
     for list_name in _CONTAINER_LISTS:
         for i, container in enumerate(_items(spec, list_name)):
@@ -569,17 +574,19 @@ def check_pod_spec_restricted(
             _check_security_options(f"{where}.securityContext", sc, messages)
             if _get(sc, "privileged") is True:
                 messages.append(f"{where}.securityContext.privileged must be unset or false.")
-            if _get(sc, "allowPrivilegeEscalation") is not False:
+            if _get(sc, "allowPrivilegeEscalation") not in (False, UNKNOWN):
                 messages.append(f"{where}.securityContext.allowPrivilegeEscalation must be false.")
             proc_mount = _get(sc, "procMount")
             if proc_mount not in (None, "Default", UNKNOWN):
                 messages.append(f"{where}.securityContext.procMount must be unset or Default.")
-            if not pod_non_root and _get(sc, "runAsNonRoot") is not True:
+            if not pod_non_root and _get(sc, "runAsNonRoot") not in (True, UNKNOWN):
                 messages.append(
                     f"{where}: runAsNonRoot must be true in the container's or the pod's "
                     "securityContext."
                 )
-            if pod_seccomp not in _SECCOMP_OK and _get(sc, "seccompProfile", "type") not in (
+            if pod_seccomp not in (*_SECCOMP_OK, UNKNOWN) and _get(
+                sc, "seccompProfile", "type"
+            ) not in (
                 *_SECCOMP_OK,
                 UNKNOWN,
             ):
@@ -588,9 +595,14 @@ def check_pod_spec_restricted(
                     "container's or the pod's securityContext."
                 )
             drop = _items(sc, "capabilities", "drop")
-            if "ALL" not in drop:
+            drop_known = _get(sc, "capabilities", "drop") is not UNKNOWN and UNKNOWN not in drop
+            if drop_known and "ALL" not in drop:
                 messages.append(f"{where}.securityContext.capabilities.drop must include 'ALL'.")
-            added = [c for c in _items(sc, "capabilities", "add") if c != "NET_BIND_SERVICE"]
+            added = [
+                c
+                for c in _items(sc, "capabilities", "add")
+                if c not in ("NET_BIND_SERVICE", UNKNOWN)
+            ]
             if added:
                 messages.append(
                     f"{where}.securityContext.capabilities.add {added} is not allowed "

@@ -16,6 +16,7 @@ import parliament
 import pulumi
 import pulumi.runtime
 import pytest
+import yaml
 
 from bootstrap import github_oidc
 from bootstrap.github_oidc import (
@@ -299,3 +300,19 @@ def test_permission_policies_have_only_the_documented_parliament_finding():
     assert all(
         a.split(":")[0] in github_oidc.DEPLOY_SERVICES for a in ast.literal_eval(findings[0][1])
     )
+
+
+def test_pulumi_yaml_declares_the_keys_the_program_reads_with_the_same_defaults():
+    project = yaml.safe_load((PROGRAM.parent / "Pulumi.yaml").read_text())
+    assert project["name"] == PROJECT
+    declared = project["config"]
+    assert set(declared) == {"githubOwner", "githubRepo", "deployEnvironments", "defaultBranch"}
+    program_text = PROGRAM.read_text()
+    for key in [*declared, "regions", "stateBucket", "existingOidcProviderArn"]:
+        assert f'"{key}"' in program_text, key
+    defaults = parse_config({"githubOwner": "o", "githubRepo": "r"}, "eu-west-1")
+    assert declared["deployEnvironments"]["default"] == list(defaults.deploy_environments)
+    assert declared["defaultBranch"]["default"] == defaults.default_branch
+    # Required keys have no default, so the CLI refuses to run without them.
+    assert "default" not in declared["githubOwner"]
+    assert "default" not in declared["githubRepo"]

@@ -415,6 +415,16 @@ def test_each_restricted_control_is_enforced(path, value, expected):
     assert all("restricted Pod Security Standard" in m for m in messages)
 
 
+def test_unset_allow_privilege_escalation_fails_the_profile():
+    # The restricted profile needs an explicit false: unset means allowed.
+    def unset(spec, _template):
+        del spec["containers"][0]["securityContext"]["allowPrivilegeEscalation"]
+
+    violations = analyze("kubernetes:apps/v1:Deployment", deployment_with(unset))
+    (message,) = only(violations, "pods-restricted-pod-security-standard")
+    assert "allowPrivilegeEscalation must be false" in message
+
+
 def test_missing_pod_level_settings_fail_every_container_without_its_own():
     def strip(spec, _template):
         spec["securityContext"] = {}
@@ -601,3 +611,47 @@ def test_secret_properties_are_seen_through():
     }
     props = {**ECR_OK, "imageTagMutability": secret}
     assert [v.policy for v in analyze(g.ECR_REPOSITORY, props)] == ["ecr-immutable-tags"]
+
+
+# ------------------------------------------------------------------------------------------
+# Unknown values (a first preview, before the resources they come from exist)
+# ------------------------------------------------------------------------------------------
+
+
+def all_unknown(value: Any) -> Any:
+    """Every leaf replaced by Pulumi's unknown sentinel, as in a preview."""
+    if isinstance(value, dict):
+        return {k: all_unknown(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [all_unknown(v) for v in value]
+    return UNKNOWN_STRING
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "props"),
+    [
+        (g.ECR_REPOSITORY, ECR_OK),
+        (g.SQS_QUEUE, {"sqsManagedSseEnabled": True, "redrivePolicy": "x", "policy": "y"}),
+        (g.LAMBDA_EVENT_SOURCE_MAPPING, MAPPING_OK),
+        ("aws:iam/role:Role", {"assumeRolePolicy": TRUST, "inlinePolicies": [{"policy": SCOPED}]}),
+        (g.EKS_COMPONENT_CLUSTER, EKS_OK),
+        ("kubernetes:apps/v1:Deployment", DEPLOYMENT_OK),
+    ],
+)
+def test_unknown_values_are_never_judged(resource_type, props):
+    # Not known yet means not judged yet: `pulumi up` runs the rules again with the values.
+    assert analyze(resource_type, all_unknown(props)) == []
+    whole_objects_unknown = {k: UNKNOWN_STRING for k in props}
+    assert analyze(resource_type, whole_objects_unknown) == []
+
+
+def test_unknown_pod_security_context_does_not_hide_known_violations():
+    def unknown_pod_context_but_privileged(spec, _template):
+        spec["securityContext"] = UNKNOWN_STRING
+        spec["containers"][0]["securityContext"]["privileged"] = True
+
+    violations = analyze(
+        "kubernetes:apps/v1:Deployment", deployment_with(unknown_pod_context_but_privileged)
+    )
+    (message,) = only(violations, "pods-restricted-pod-security-standard")
+    assert "privileged" in message
