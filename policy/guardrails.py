@@ -19,7 +19,7 @@ import fnmatch
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -700,17 +700,34 @@ def _referenced(
     return None
 
 
-def check_sqs_dead_letter_queues(resources: Sequence[StackResource]) -> list[tuple[str, str]]:
-    """Every queue has a dead-letter queue, or is one."""
+def _single(candidates: Sequence[StackResource]) -> StackResource | None:
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def check_sqs_dead_letter_queues(
+    resources: Sequence[StackResource], *, link_unique: bool = False
+) -> list[tuple[str, str]]:
+    """Every queue has a dead-letter queue, or is one.
+
+    `link_unique`: for resources recorded without dependencies (mock runs), a redrive target
+    that names no queue of the stack is taken to be the stack's only queue without a
+    redrive policy. The Pulumi CLI always sends dependencies, so the pack never guesses.
+    """
     queues = [r for r in resources if r.type == SQS_QUEUE]
+    without_redrive = [q for q in queues if _get(q.props, "redrivePolicy") is None]
     covered: set[str] = set()
     for q in queues:
         redrive = _json_value(_get(q.props, "redrivePolicy"))
-        if redrive is UNKNOWN:
+        if redrive is UNKNOWN or (
+            isinstance(redrive, Mapping) and redrive.get("deadLetterTargetArn")
+        ):
             covered.add(q.urn)
-        elif isinstance(redrive, Mapping) and redrive.get("deadLetterTargetArn"):
-            covered.add(q.urn)
-            dlq = _referenced(q, "redrivePolicy", redrive["deadLetterTargetArn"], queues, "sqs")
+            # During a first preview the whole redrive policy is unknown (it embeds the
+            # dead-letter queue's ARN); the engine's dependency still names that queue.
+            target = redrive.get("deadLetterTargetArn") if isinstance(redrive, Mapping) else None
+            dlq = _referenced(q, "redrivePolicy", target, queues, "sqs")
+            if dlq is None and link_unique:
+                dlq = _single(without_redrive)
             if dlq is not None:
                 covered.add(dlq.urn)
         if _is_set(_get(q.props, "redriveAllowPolicy")):
@@ -753,13 +770,19 @@ def _number(value: Any, default: float) -> float | None:
 
 
 def check_sqs_visibility_covers_function(
-    resources: Sequence[StackResource],
+    resources: Sequence[StackResource], *, link_unique: bool = False
 ) -> list[tuple[str, str]]:
     """A queue feeding a function hides a message for at least 6 x the function timeout plus the
     batching window, as AWS documents for Lambda's SQS poller; otherwise a message still being
-    processed becomes visible again and is delivered twice."""
+    processed becomes visible again and is delivered twice.
+
+    `link_unique`: for resources recorded without dependencies (mock runs), a mapping whose
+    source or function names nothing in the stack is linked to the stack's only queue with a
+    redrive policy / only function. The Pulumi CLI always sends dependencies.
+    """
     queues = [r for r in resources if r.type == SQS_QUEUE]
     functions = [r for r in resources if r.type == LAMBDA_FUNCTION]
+    source_queues = [q for q in queues if _get(q.props, "redrivePolicy") is not None]
     out: list[tuple[str, str]] = []
     for m in resources:
         if m.type != LAMBDA_EVENT_SOURCE_MAPPING or not is_sqs_mapping(m.props):
@@ -768,6 +791,9 @@ def check_sqs_visibility_covers_function(
         function = _referenced(
             m, "functionName", _get(m.props, "functionName"), functions, "lambda"
         )
+        if link_unique:
+            queue = queue or _single(source_queues)
+            function = function or _single(functions)
         if queue is None or function is None:
             out.append(
                 (
@@ -804,7 +830,12 @@ def check_sqs_visibility_covers_function(
 # --------------------------------------------------------------------------------------------
 
 ResourceCheck = Callable[[str, Mapping[str, Any]], list[str]]
-StackCheck = Callable[[Sequence[StackResource]], list[tuple[str, str]]]
+
+
+class StackCheck(Protocol):
+    def __call__(
+        self, resources: Sequence[StackResource], *, link_unique: bool = False
+    ) -> list[tuple[str, str]]: ...
 
 
 @dataclass(frozen=True)

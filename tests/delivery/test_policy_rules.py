@@ -655,3 +655,59 @@ def test_unknown_pod_security_context_does_not_hide_known_violations():
     )
     (message,) = only(violations, "pods-restricted-pod-security-standard")
     assert "privileged" in message
+
+
+def test_first_preview_links_the_dead_letter_queue_through_the_engines_dependency():
+    resources = stack()
+    source = resources[1]
+    # The redrive policy embeds the DLQ's ARN, unknown before the DLQ exists.
+    resources[1] = Res(
+        source.type, source.name, {**source.props, "redrivePolicy": UNKNOWN_STRING}, source.deps
+    )
+    assert by_policy(analyze_stack(resources), "sqs-dead-letter-queue") == []
+    resources[1] = Res(source.type, source.name, resources[1].props, {})
+    (v,) = by_policy(analyze_stack(resources), "sqs-dead-letter-queue")
+    assert v.urn == resources[0].urn
+
+
+def plain(resources: list[Res]) -> list[g.StackResource]:
+    return [g.StackResource(r.type, r.urn, r.name, r.props) for r in resources]
+
+
+def mock_names(resources: list[Res]) -> list[Res]:
+    """As a mock may record them: ARNs that match no name in the stack, no dependencies."""
+    out = []
+    for r in resources:
+        props = dict(r.props)
+        if r.type == g.LAMBDA_EVENT_SOURCE_MAPPING:
+            props["eventSourceArn"] = "arn:aws:sqs:eu-west-1:111122223333:events-a1b2c3d"
+            props["functionName"] = "consumer-9f8e7d6"
+        if "redrivePolicy" in props:
+            props["redrivePolicy"] = json.dumps(
+                {
+                    "deadLetterTargetArn": "arn:aws:sqs:eu-west-1:111122223333:dlq-0a1b2c3",
+                    "maxReceiveCount": 5,
+                }
+            )
+        out.append(Res(r.type, r.name, props))
+    return out
+
+
+def test_link_unique_links_mock_runs_and_still_finds_violations():
+    ok = plain(mock_names(stack()))
+    assert "cannot find its queue" in g.check_sqs_visibility_covers_function(ok)[0][1]
+    assert g.check_sqs_visibility_covers_function(ok, link_unique=True) == []
+    assert [u for u, _ in g.check_sqs_dead_letter_queues(ok)] == [ok[0].urn]
+    assert g.check_sqs_dead_letter_queues(ok, link_unique=True) == []
+
+    short = plain(mock_names(stack(visibility=60)))
+    ((urn, message),) = g.check_sqs_visibility_covers_function(short, link_unique=True)
+    assert urn == short[1].urn
+    assert "= 185 s" in message
+
+
+def test_link_unique_never_guesses_between_several_candidates():
+    resources = mock_names(stack())
+    resources.append(Res(g.LAMBDA_FUNCTION, "other", {"timeout": 900}))
+    ((_, message),) = g.check_sqs_visibility_covers_function(plain(resources), link_unique=True)
+    assert "cannot find its function" in message
