@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,7 @@ def uses_lines() -> list[tuple[str, str, str, str | None]]:
 
 def test_every_action_is_pinned_by_commit_sha_with_a_version_comment():
     lines = uses_lines()
-    assert len(lines) >= 20
+    assert len(lines) >= 26
     for workflow, action, ref, comment in lines:
         assert re.fullmatch(r"[0-9a-f]{40}", ref), f"{workflow}: {action}@{ref} is not a SHA"
         assert comment, f"{workflow}: {action} has no version comment"
@@ -199,10 +200,16 @@ def test_merges_deploy_dev_then_prod_behind_an_environment():
     assert wf["on"]["push"] == {"branches": ["main"]}
     jobs = wf["jobs"]
     assert jobs["up-dev"]["needs"] == "test"
-    assert jobs["up-prod"]["needs"] == "up-dev"
+    assert jobs["preview-prod"]["needs"] == "up-dev"
+    assert jobs["up-prod"]["needs"] == ["up-dev", "preview-prod"]
+    (preview,) = steps_using(jobs["preview-prod"], PULUMI)
+    assert (preview["with"]["command"], preview["with"]["stack-name"]) == ("preview", "prod")
+    assert preview["with"]["comment-on-summary"] is True
     for stack in STACKS:
         job = jobs[f"up-{stack}"]
         assert job["environment"] == stack
+        # workflow_dispatch can start the workflow from any branch: only main deploys.
+        assert job["if"] == "github.ref == 'refs/heads/main'"
         assert job["concurrency"] == {"group": f"deploy-{stack}", "cancel-in-progress": False}
         (step,) = steps_using(job, PULUMI)
         assert step["with"]["command"] == "up"
@@ -231,7 +238,7 @@ def test_concurrency_groups_never_mix_deployments_with_previews_or_drift_checks(
         if "concurrency" in job:
             prefixes.setdefault(job["concurrency"]["group"].split("-")[0], set()).add(workflow)
     assert prefixes == {
-        "preview": {"pull-request.yml"},
+        "preview": {"pull-request.yml", "deploy.yml"},
         "deploy": {"deploy.yml"},
         "drift": {"drift.yml"},
     }
@@ -240,3 +247,17 @@ def test_concurrency_groups_never_mix_deployments_with_previews_or_drift_checks(
 def test_the_policy_pack_the_workflows_name_exists():
     assert (ROOT / "policy" / "PulumiPolicy.yaml").is_file()
     assert (ROOT / "policy" / "__main__.py").is_file()
+
+
+def test_tool_versions_match_the_lock():
+    # The CLI and the Python SDK are released together; CI runs the CLI of the locked SDK on
+    # the lowest Python the project supports.
+    lock = tomllib.loads((ROOT / "uv.lock").read_text())
+    sdk = next(p["version"] for p in lock["package"] if p["name"] == "pulumi")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lowest_python = re.match(r">=(\d+\.\d+)", project["requires-python"])
+    assert lowest_python
+    for workflow in WORKFLOWS:
+        env = load(workflow.name)["env"]
+        assert env["PULUMI_VERSION"] == sdk, workflow.name
+        assert env["PYTHON_VERSION"] == lowest_python.group(1), workflow.name
