@@ -219,6 +219,12 @@ IAM_MANAGE_ACTIONS: Final = (
     "iam:GetOpenIDConnectProvider",
     "iam:TagOpenIDConnectProvider",
     "iam:UpdateOpenIDConnectProviderThumbprint",
+    # Reads the provider makes to refresh tags and to detach a policy before deleting it.
+    "iam:ListRoleTags",
+    "iam:ListPolicyTags",
+    "iam:ListInstanceProfileTags",
+    "iam:ListOpenIDConnectProviderTags",
+    "iam:ListEntitiesForPolicy",
 )
 PASS_ROLE_SERVICES: Final = (
     "eks.amazonaws.com",
