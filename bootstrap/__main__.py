@@ -61,7 +61,9 @@ deploy_role = aws.iam.Role(
         assume_role_policy=pulumi.Output.from_input(provider_arn).apply(
             lambda arn: json.dumps(trust_policy(arn, settings.deploy_subjects()))
         ),
-        max_session_duration=3600,
+        # Creating a cluster and its node groups can outlast the default one-hour session;
+        # the deploy jobs ask for 90 minutes, their own timeout.
+        max_session_duration=7200,
         tags=tags,
     ),
 )

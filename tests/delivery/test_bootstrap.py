@@ -162,6 +162,12 @@ def test_preview_role_trusts_pull_requests_and_the_default_branch(created):
     assert "StringLike" not in statement["Condition"]
 
 
+def test_role_sessions_fit_the_jobs_that_use_them(created):
+    # deploy.yml asks for 5400 s (its job timeout); preview jobs use the default hour.
+    assert one(created, "aws:iam/role:Role", "github-deploy").inputs["maxSessionDuration"] == 7200
+    assert one(created, "aws:iam/role:Role", "github-preview").inputs["maxSessionDuration"] == 3600
+
+
 def test_deploy_policy_is_attached_to_the_deploy_role_and_scoped_to_account_and_region(created):
     policy = one(created, "aws:iam/rolePolicy:RolePolicy", "github-deploy")
     assert policy.inputs["role"] == "github-deploy-1a2b3c4"

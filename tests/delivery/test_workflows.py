@@ -270,3 +270,12 @@ def test_tool_versions_match_the_lock():
         env = load(workflow.name)["env"]
         assert env["PULUMI_VERSION"] == sdk, workflow.name
         assert env["PYTHON_VERSION"] == lowest_python.group(1), workflow.name
+
+
+def test_credentials_last_as_long_as_the_job():
+    for workflow, name, job in all_jobs():
+        for step in steps_using(job, AWS_CREDENTIALS):
+            # The action's default session is one hour.
+            seconds = int(step["with"].get("role-duration-seconds", 3600))
+            assert seconds >= job["timeout-minutes"] * 60, f"{workflow}:{name}"
+            assert seconds <= 7200, f"{workflow}:{name}: above the deploy role's maximum"
