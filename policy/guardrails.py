@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
@@ -339,8 +340,39 @@ def _is_wildcard_action(action: Any) -> bool:
     return isinstance(action, str) and ("*" in action or "?" in action)
 
 
+# AWS managed policies whose statements are wildcard actions by design (`*`, `NotAction`, or
+# `<service>:*` for the ...FullAccess family). Only their ARNs reach the pack, so they are
+# recognised by name.
+_WILDCARD_MANAGED_POLICY_RE: Final = re.compile(
+    r"^arn:aws[a-z-]*:iam::aws:policy/(?:.*/)?(AdministratorAccess|PowerUserAccess|[A-Za-z0-9_-]*FullAccess)$"
+)
+_POLICY_ATTACHMENT_TYPES: Final = frozenset(
+    {
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+        "aws:iam/userPolicyAttachment:UserPolicyAttachment",
+        "aws:iam/groupPolicyAttachment:GroupPolicyAttachment",
+        "aws:iam/policyAttachment:PolicyAttachment",
+    }
+)
+
+
+def _attached_policy_arns(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    if resource_type in _POLICY_ATTACHMENT_TYPES:
+        arns = [_get(props, "policyArn")]
+    elif resource_type == IAM_ROLE:
+        arns = _items(props, "managedPolicyArns")
+    else:
+        return []
+    return [a for a in arns if isinstance(a, str)]
+
+
 def check_iam_no_wildcard_actions(resource_type: str, props: Mapping[str, Any]) -> list[str]:
-    messages: list[str] = []
+    messages: list[str] = [
+        f"attaches the AWS managed policy {arn}, which allows wildcard actions: attach a "
+        "policy that lists the exact actions instead."
+        for arn in _attached_policy_arns(resource_type, props)
+        if _WILDCARD_MANAGED_POLICY_RE.match(arn)
+    ]
     for doc in policy_documents(resource_type, props):
         for label, statement in _statements(doc.document):
             if statement.get("Effect") != "Allow":

@@ -241,6 +241,52 @@ def test_data_plane_rule_sees_through_wildcards_and_not_resource():
     assert "NotResource" in messages[1]
 
 
+@pytest.mark.parametrize(
+    ("resource_type", "props"),
+    [
+        (
+            "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+            {"role": "r", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"},
+        ),
+        (
+            "aws:iam/role:Role",
+            {
+                "assumeRolePolicy": TRUST,
+                "managedPolicyArns": [
+                    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+                    "arn:aws:iam::aws:policy/AmazonSQSFullAccess",
+                ],
+            },
+        ),
+        (
+            "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+            {"role": "r", "policyArn": "arn:aws:iam::aws:policy/PowerUserAccess"},
+        ),
+    ],
+)
+def test_wildcard_aws_managed_policies_are_refused(resource_type, props):
+    (message,) = only(analyze(resource_type, props), "iam-no-wildcard-actions")
+    assert "AWS managed policy arn:aws:iam::aws:policy/" in message
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        # What pulumi-eks attaches to its cluster and node roles: explicit action lists.
+        "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy",
+        "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
+        "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
+        "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+        # A customer policy that happens to be called ...FullAccess is judged by its document.
+        "arn:aws:iam::111122223333:policy/TeamFullAccess",
+    ],
+)
+def test_scoped_managed_policies_pass(arn):
+    props = {"role": "r", "policyArn": arn}
+    assert analyze("aws:iam/rolePolicyAttachment:RolePolicyAttachment", props) == []
+
+
 def test_kms_key_policies_are_out_of_scope():
     # AWS's default key policy: kms:* for the account on "*" (meaning this key).
     key_policy = doc(
