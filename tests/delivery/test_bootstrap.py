@@ -322,3 +322,12 @@ def test_pulumi_yaml_declares_the_keys_the_program_reads_with_the_same_defaults(
     # Required keys have no default, so the CLI refuses to run without them.
     assert "default" not in declared["githubOwner"]
     assert "default" not in declared["githubRepo"]
+
+
+def test_the_example_stack_file_is_valid_config():
+    example = yaml.safe_load((PROGRAM.parent / "Pulumi.example.yaml").read_text())["config"]
+    prefix = f"{PROJECT}:"
+    raw = {k.removeprefix(prefix): v for k, v in example.items() if k.startswith(prefix)}
+    settings = parse_config(raw, example["aws:region"])
+    assert settings.repository == "your-org/ecr-eks-lambda"
+    assert settings.regions == ("eu-west-1",)
