@@ -153,32 +153,35 @@ def _get_idempotency() -> _Idempotency:
 
 def record_handler(record: SQSRecord) -> Any:
     """Validate one record and apply its event once. Raising fails this record only."""
-    with logger.append_context_keys(message_id=record.message_id):
-        try:
-            event = parse_event(record.body, require_id=True)
-        except EventError as exc:
-            # Permanent: the same body fails the same way on every receive. Failing the
-            # record (not deleting it) lets the queue's redrive policy put it in the DLQ
-            # after maxReceiveCount, where an operator can inspect it.
-            attribute = record.message_attributes[EVENT_ID_ATTRIBUTE]
-            logger.warning(
-                "invalid event: record failed; it reaches the DLQ after maxReceiveCount",
-                extra={
-                    "reason": "invalid_event",
-                    "field": exc.field,
-                    "detail": exc.message,
-                    "receive_count": record.attributes.approximate_receive_count,
-                    "event_id_attribute": attribute.string_value if attribute else None,
-                },
-            )
-            _counts["InvalidRecords"] += 1
-            raise InvalidEventError(f"{exc.field}: {exc.message}") from None
-        with logger.append_context_keys(event_id=event.id):
-            try:
-                return _get_idempotency().apply_once(event_id=event.id, event=event)
-            except Exception as exc:
-                _log_processing_failure(exc, record)
-                raise
+    # Plain append_keys rather than a context manager per record: this runs for every
+    # record, and the handler clears the keys when the invocation ends. None values are
+    # left out of log lines.
+    logger.append_keys(message_id=record.message_id, event_id=None)
+    try:
+        event = parse_event(record.body, require_id=True)
+    except EventError as exc:
+        # Permanent: the same body fails the same way on every receive. Failing the record
+        # (not deleting it) lets the queue's redrive policy put it in the DLQ after
+        # maxReceiveCount, where an operator can inspect it.
+        attribute = record.message_attributes[EVENT_ID_ATTRIBUTE]
+        logger.warning(
+            "invalid event: record failed; it reaches the DLQ after maxReceiveCount",
+            extra={
+                "reason": "invalid_event",
+                "field": exc.field,
+                "detail": exc.message,
+                "receive_count": record.attributes.approximate_receive_count,
+                "event_id_attribute": attribute.string_value if attribute else None,
+            },
+        )
+        _counts["InvalidRecords"] += 1
+        raise InvalidEventError(f"{exc.field}: {exc.message}") from None
+    logger.append_keys(event_id=event.id)
+    try:
+        return _get_idempotency().apply_once(event_id=event.id, event=event)
+    except Exception as exc:
+        _log_processing_failure(exc, record)
+        raise
 
 
 def _log_processing_failure(exc: Exception, record: SQSRecord) -> None:
@@ -208,7 +211,7 @@ def _log_processing_failure(exc: Exception, record: SQSRecord) -> None:
         )
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Process an SQS batch; return `{"batchItemFailures": [{"itemIdentifier": id}, ...]}`."""
@@ -221,9 +224,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         # Registering the context bounds an IN_PROGRESS lock by this invocation's deadline,
         # so a record whose invocation timed out is retried instead of waiting for the TTL.
         _get_idempotency().config.register_lambda_context(context)
-        response = process_partial_response(
-            event=event, record_handler=record_handler, processor=processor, context=context
-        )
+        try:
+            response = process_partial_response(
+                event=event, record_handler=record_handler, processor=processor, context=context
+            )
+        finally:
+            logger.remove_keys(["message_id", "event_id"])
     else:
         # Lambda never sends an empty batch, but Powertools rejects one as a non-SQS event.
         response = {"batchItemFailures": []}
