@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import io
 import itertools
+import logging
 import os
 import sys
 import time
@@ -98,12 +99,12 @@ def measure(size: int, seconds: float) -> tuple[float, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seconds", type=float, default=2.0)
     args = parser.parse_args()
 
     handler = consumer.logger.registered_handler
-    assert isinstance(handler, __import__("logging").StreamHandler)
+    assert isinstance(handler, logging.StreamHandler)
     handler.setStream(io.StringIO())  # log lines are formatted, then dropped
 
     shipped = events.process_event
