@@ -85,7 +85,9 @@ def main() -> None:
     medians = {name: statistics.median(values) * 1000 for name, values in samples.items()}
     boto3_ms = medians["import boto3"]
     client_ms = medians["boto3 + DynamoDB client"]
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"python {sys.version.split()[0]}, {args.runs} fresh interpreters per row, median ms")
+    print(f"load average {load} on {os.cpu_count()} CPUs")
     print(f"{'':32} {'ms':>8} {'x boto3':>8}")
     for name, ms in medians.items():
         print(f"{name:32} {ms:8.1f} {ms / boto3_ms:8.2f}")

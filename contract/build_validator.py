@@ -24,8 +24,19 @@ HEADER = (
 )
 
 
+# fastjsonschema >= 2.22 imports JsonSchemaValuesException (its fast_fail=False mode) into
+# every generated module, but the code only raises it when compiled with fast_fail=False.
+# The Lambda gets fastjsonschema from the Powertools layer, whose version we do not pick:
+# importing only JsonSchemaValueException keeps the module valid for every fastjsonschema 2.x.
+_FULL_IMPORT = "from fastjsonschema import JsonSchemaValueException, JsonSchemaValuesException\n"
+_MINIMAL_IMPORT = "from fastjsonschema import JsonSchemaValueException\n"
+
+
 def render() -> str:
-    return HEADER + fastjsonschema.compile_to_code(EVENT_SCHEMA) + "\n"
+    code = fastjsonschema.compile_to_code(EVENT_SCHEMA)
+    if code.count("JsonSchemaValuesException") == 1 and _FULL_IMPORT in code:
+        code = code.replace(_FULL_IMPORT, _MINIMAL_IMPORT)
+    return HEADER + code + "\n"
 
 
 def main() -> None:

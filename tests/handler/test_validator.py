@@ -43,3 +43,20 @@ def test_generated_validator_behaves_like_compiling_the_schema(value):
             return ("error", exc.message, exc.path, exc.rule, exc.rule_definition)
 
     assert outcome(_validator.validate) == outcome(fastjsonschema.compile(EVENT_SCHEMA))
+
+
+def test_validator_needs_only_what_every_fastjsonschema_2x_has():
+    """The layer's fastjsonschema version is AWS's choice: depend on the stable names only."""
+    import ast
+
+    tree = ast.parse(build_validator.TARGET.read_text())
+    imported = {
+        (node.module, alias.name)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    assert imported == {
+        ("decimal", "Decimal"),
+        ("fastjsonschema", "JsonSchemaValueException"),
+    }
