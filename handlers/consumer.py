@@ -216,6 +216,10 @@ def _log_processing_failure(exc: Exception, record: SQSRecord) -> None:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Process an SQS batch; return `{"batchItemFailures": [{"itemIdentifier": id}, ...]}`."""
     records = event.get("Records")
+    if not isinstance(records, list):
+        raise TypeError(
+            f"not an SQS event: expected a 'Records' list, got keys {sorted(event)[:10]}"
+        )
     for name in _counts:
         _counts[name] = 0
     if records:
@@ -234,7 +238,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         # Lambda never sends an empty batch, but Powertools rejects one as a non-SQS event.
         response = {"batchItemFailures": []}
     failed = len(response["batchItemFailures"])
-    total = len(records or [])
+    total = len(records)
     metrics.add_metric(name="ProcessedRecords", unit=MetricUnit.Count, value=total - failed)
     metrics.add_metric(name="FailedRecords", unit=MetricUnit.Count, value=failed)
     for name, value in _counts.items():

@@ -268,7 +268,10 @@ class SqsPoller:
         self.stats.batches += 1
         self.stats.records += len(records)
 
-        invocation = self.invoke({"Records": records}, self.function_timeout_seconds)
+        try:
+            invocation = self.invoke({"Records": records}, self.function_timeout_seconds)
+        except Exception as exc:  # an invoker fault must not kill the poller
+            invocation = Invocation(ok=False, error=f"invoker failed: {exc!r}")
         if not invocation.ok:
             self.stats.failed_invocations += 1
             self.stats.invocation_errors.append(invocation.error or "")

@@ -12,6 +12,9 @@ from local.lambda_context import LocalLambdaContext
 from tests.handler import sqs_events as sqs
 from tests.handler.conftest import Applied, Logs, emf
 
+# A killed or misconfigured invocation adds no metrics before Powertools flushes them.
+NO_METRICS = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
+
 
 def invoke(event: dict, *, timeout_seconds: float = 30.0) -> dict:
     return consumer.handler(event, LocalLambdaContext(timeout_seconds=timeout_seconds))
@@ -86,6 +89,12 @@ def test_empty_batch_needs_no_table(aws_env, applied, monkeypatch, capsys):
     assert emf(capsys.readouterr().out)["ProcessedRecords"] == 0
 
 
+@NO_METRICS
+def test_a_non_sqs_event_fails_the_invocation(table, applied):
+    with pytest.raises(TypeError, match="not an SQS event: expected a 'Records' list"):
+        invoke({"detail-type": "x"})
+
+
 def test_duplicate_event_ids_have_one_effect(table, applied: Applied, logs: Logs, capsys):
     first, again = sqs.good("dup-1"), sqs.good("dup-1")  # two messages, one event
     same_message = sqs.good("dup-2")
@@ -134,10 +143,6 @@ def test_a_record_whose_processing_raises_fails_alone_and_is_retried(
 
 class _Killed(BaseException):
     """The invocation dies mid-record (timeout, out of memory): no cleanup runs."""
-
-
-# A killed or misconfigured invocation adds no metrics before Powertools flushes them.
-NO_METRICS = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
 
 @NO_METRICS

@@ -307,3 +307,17 @@ def test_good_and_poison_messages_end_processed_or_in_the_dlq(
     dead = sqs.receive_message(QueueUrl=queues.dlq_url, MaxNumberOfMessages=10)["Messages"]
     assert sorted(m["Body"] for m in dead) == sorted(poison)
     assert poller.stats.failed_invocations == 0
+
+
+def test_an_invoker_fault_fails_the_batch_without_killing_the_poller(sqs, queues: Queues):
+    send_event(sqs, queues.url, "e1")
+
+    def broken(event: dict[str, Any], timeout_seconds: float) -> Invocation:
+        raise OSError("cannot start the function")
+
+    poller = SqsPoller(sqs, queues.url, broken, wait_time_seconds=0)
+    stats = poller.run(max_batches=1)
+
+    assert stats.failed_invocations == 1
+    assert "cannot start the function" in stats.invocation_errors[0]
+    assert counts(sqs, queues.url) == 1

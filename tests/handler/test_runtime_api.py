@@ -140,3 +140,14 @@ def test_consumer_under_awslambdaric_ends_good_processed_once_and_poison_in_the_
     items = aws_env.client("dynamodb").scan(TableName=table)["Items"]
     assert sorted(i["status"]["S"] for i in items) == ["COMPLETED"] * len(good)
     assert any(x.get("reason") == "invalid_event" for x in lines)
+
+
+def test_consumer_without_its_table_setting_fails_init_clearly(invoker_for, monkeypatch):
+    monkeypatch.delenv("IDEMPOTENCY_TABLE_NAME", raising=False)
+    invoke = invoker_for("handlers.consumer.handler", env={"POWERTOOLS_METRICS_NAMESPACE": "t"})
+
+    result = invoke({"Records": []}, 3.0)
+
+    assert not result.ok
+    assert "Runtime.InitError" in (result.error or "")
+    assert "IDEMPOTENCY_TABLE_NAME is required" in (result.error or "")
