@@ -246,8 +246,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return dict(response)
 
 
-# Under a Lambda runtime, build the DynamoDB client during the init phase (full CPU, and done
-# ahead of time with provisioned concurrency) and fail init on a missing setting. Elsewhere
-# (tests, tools) importing stays side-effect free.
+# Under a Lambda runtime, build the DynamoDB client during the init phase, as AWS advises for
+# SDK clients (provisioned concurrency then does it ahead of time), and fail init on a missing
+# setting. Elsewhere (tests, tools) importing stays side-effect free.
 if os.environ.get("AWS_LAMBDA_RUNTIME_API"):
     _get_idempotency()
