@@ -155,7 +155,7 @@ def test_event_in_progress_elsewhere_is_reported_then_retried_after_its_deadline
 
     applied.hook = die
     with pytest.raises(_Killed):
-        invoke(sqs.event(sqs.good("held")), timeout_seconds=1.0)
+        invoke(sqs.event(sqs.good("held")), timeout_seconds=2.0)
     applied.hook = None
 
     # Within the first invocation's deadline the event is locked: reported, not dropped.
@@ -167,7 +167,7 @@ def test_event_in_progress_elsewhere_is_reported_then_retried_after_its_deadline
     assert line["message_id"] == held["messageId"]
 
     # After it, the lock has lapsed and the redelivery applies the event.
-    time.sleep(1.1)
+    time.sleep(2.1)
     assert failures(invoke(sqs.event(sqs.good("held", receive_count=3)))) == []
     assert applied.ids == ["free", "held"]
 
