@@ -211,6 +211,8 @@ class RuntimeApiInvoker:
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
             "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function_name}",
             "AWS_LAMBDA_LOG_STREAM_NAME": "local",
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
             **(env or {}),
         }
         self.stdout = stdout
