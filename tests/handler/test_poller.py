@@ -321,3 +321,35 @@ def test_an_invoker_fault_fails_the_batch_without_killing_the_poller(sqs, queues
     assert stats.failed_invocations == 1
     assert "cannot start the function" in stats.invocation_errors[0]
     assert counts(sqs, queues.url) == 1
+
+
+def test_batch_size_above_ten_gathers_within_the_batching_window(sqs, queues: Queues):
+    for i in range(25):
+        send_event(sqs, queues.url, f"e{i}")
+    invoker = Recording(lambda event: Invocation(ok=True, response=None))
+
+    outcome = SqsPoller(
+        sqs,
+        queues.url,
+        invoker,
+        batch_size=25,
+        max_batching_window_seconds=1.0,
+        wait_time_seconds=0,
+    ).poll_once()
+
+    assert outcome is not None
+    assert len(invoker.events[0]["Records"]) == 25
+    assert len(set(outcome.deleted)) == 25
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"batch_size": 0}, "batch_size must be 1-10000, got 0"),
+        ({"batch_size": 11}, "batch_size > 10 needs max_batching_window_seconds > 0"),
+        ({"wait_time_seconds": 21}, "wait_time_seconds must be 0-20, got 21"),
+    ],
+)
+def test_bad_settings_name_the_setting_and_the_allowed_values(sqs, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SqsPoller(sqs, "http://unused", Recording(lambda e: Invocation(ok=True)), **kwargs)
