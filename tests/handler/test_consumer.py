@@ -31,9 +31,14 @@ def test_all_good_records_are_applied_and_none_reported(table, applied: Applied,
 
     assert response == {"batchItemFailures": []}
     assert applied.ids == ["evt-0", "evt-1", "evt-2"]
-    metrics = emf(capsys.readouterr().out)
+    out = capsys.readouterr().out
+    metrics = emf(out)
     assert metrics["ProcessedRecords"] == 3
     assert metrics["FailedRecords"] == 0
+    [blob] = [json.loads(x) for x in out.splitlines() if '"ProcessedRecords"' in x]
+    [directive] = blob["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "ecr-eks-lambda-test"
+    assert directive["Dimensions"] == [["service"]]
 
 
 def test_all_bad_records_are_each_reported_with_the_reason(table, applied, logs: Logs, capsys):
@@ -183,6 +188,10 @@ def test_logs_carry_the_request_id_and_the_message_id(table, logs: Logs):
     assert applied_line["message_id"] == record["messageId"]
     assert applied_line["event_id"] == "log-1"
     assert applied_line["event_type"] == "order.created"
+    # Per-record keys do not leak into what is logged after the invocation.
+    consumer.logger.info("between invocations")
+    assert "message_id" not in logs.lines()[-1]
+    assert "event_id" not in logs.lines()[-1]
 
 
 @NO_METRICS
