@@ -14,6 +14,7 @@ import pytest
 from local.poller import SqsPoller, running
 from local.runtime_api import RuntimeApiInvoker
 from local.servers import MotoServer, create_queues
+from tests.handler.conftest import emf
 from tests.handler.test_poller import counts, send_event, wait_until
 
 
@@ -140,6 +141,14 @@ def test_consumer_under_awslambdaric_ends_good_processed_once_and_poison_in_the_
     items = aws_env.client("dynamodb").scan(TableName=table)["Items"]
     assert sorted(i["status"]["S"] for i in items) == ["COMPLETED"] * len(good)
     assert any(x.get("reason") == "invalid_event" for x in lines)
+    emf_blobs = [x for x in lines if "ProcessedRecords" in x]
+    # Metrics count deliveries, so redeliveries (the crashed batch) can add to them.
+    totals = emf(log_path.read_text())
+    assert totals["ProcessedRecords"] >= len(good) + 3  # the 3 duplicates succeed too
+    assert totals["DuplicateRecords"] >= 3
+    assert len(poison) <= totals["InvalidRecords"] <= 2 * len(poison)
+    assert {x["service"] for x in emf_blobs} == {"consumer"}
+    assert all(x["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]] for x in emf_blobs)
 
 
 def test_consumer_without_its_table_setting_fails_init_clearly(invoker_for, monkeypatch):
