@@ -27,6 +27,7 @@ import logging
 import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -165,7 +166,8 @@ class PollerStats:
     failed_invocations: int = 0
     receive_errors: int = 0
     delete_errors: int = 0
-    invocation_errors: list[str] = field(default_factory=list)
+    # The most recent errors only: a long demo run must not grow without bound.
+    invocation_errors: deque[str] = field(default_factory=lambda: deque(maxlen=100))
 
 
 @dataclass(frozen=True)
