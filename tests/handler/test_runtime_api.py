@@ -90,7 +90,11 @@ def test_init_error_fails_the_invocation(invoker_for):
     result = invoke({}, 3.0)
 
     assert not result.ok
-    assert "ImportModuleError" in (result.error or "") or "init" in (result.error or "")
+    assert (result.error or "").startswith("Runtime.InitError: ")
+    detail = json.loads((result.error or "").removeprefix("Runtime.InitError: "))
+    assert detail["errorType"] == "Runtime.ImportModuleError"
+    assert "tests.handler.no_such_module" in detail["errorMessage"]
+    assert invoke.cold_starts == 1
 
 
 def test_consumer_under_awslambdaric_ends_good_processed_once_and_poison_in_the_dlq(
