@@ -1,0 +1,1 @@
+"""The Lambda consumer of the event queue. Entry point: `handlers.consumer.handler`."""

@@ -1,0 +1,27 @@
+"""The handler's idempotency table on a local DynamoDB-compatible server (moto)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Powertools' DynamoDBPersistenceLayer defaults, which the function component's table uses.
+KEY_ATTRIBUTE = "id"
+TTL_ATTRIBUTE = "expiration"
+
+
+def create_idempotency_table(dynamodb: Any, name: str) -> str:
+    """Create the table as the function component does: partition key `id` (S), on-demand,
+    encrypted, TTL on `expiration`. Returns the table name."""
+    dynamodb.create_table(
+        TableName=name,
+        AttributeDefinitions=[{"AttributeName": KEY_ATTRIBUTE, "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": KEY_ATTRIBUTE, "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+        SSESpecification={"Enabled": True},
+    )
+    dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1})
+    dynamodb.update_time_to_live(
+        TableName=name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+    )
+    return name
