@@ -45,8 +45,8 @@ class Recorded:
     """One registration the program made.
 
     `type`, `name`, `inputs` (plain, camelCase wire names) and `custom` are the interface; the
-    rest are extras: the provider reference (`urn::id`, custom resources only), the URN and,
-    for components, the providers map they were given.
+    rest are extras: the provider reference (`urn::id`, custom resources only), the URN,
+    for components the providers map they were given, and the outputs the mock answered.
     """
 
     type: str
@@ -56,6 +56,7 @@ class Recorded:
     provider: str = ""
     urn: str = ""
     providers: Mapping[str, str] = field(default_factory=dict)
+    outputs: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -142,15 +143,23 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         custom = bool(args.custom)
         urn, providers = self.monitor.registration(args) if self.monitor else ("", {})
-        self.records.append(
-            Recorded(args.typ, args.name, args.inputs, custom, args.provider or "", urn, providers)
-        )
-        rid = f"{args.name}-id"
         if not custom:
-            if args.typ == "eks:index:Cluster":
-                return rid, self._eks_cluster(args, urn)
-            return rid, {}
-        return rid, {**args.inputs, **self._outputs(args.typ, args.name, args.inputs)}
+            outputs = self._eks_cluster(args, urn) if args.typ == "eks:index:Cluster" else {}
+        else:
+            outputs = {**args.inputs, **self._outputs(args.typ, args.name, args.inputs)}
+        self.records.append(
+            Recorded(
+                args.typ,
+                args.name,
+                args.inputs,
+                custom,
+                args.provider or "",
+                urn,
+                providers,
+                outputs,
+            )
+        )
+        return f"{args.name}-id", outputs
 
     def _outputs(self, typ: str, name: str, inputs: dict) -> dict[str, Any]:
         r, a = self.region, ACCOUNT
