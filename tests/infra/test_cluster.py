@@ -18,6 +18,7 @@ NODES = "aws:eks/nodeGroup:NodeGroup"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 SERVICE = "kubernetes:core/v1:Service"
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"
+CLUSTER_ARN = "arn:aws:eks:eu-west-1:123456789012:cluster/cluster-eks-phys"
 MANIFEST_TYPES = (
     "kubernetes:core/v1:Namespace",
     "kubernetes:core/v1:ServiceAccount",
@@ -62,7 +63,9 @@ def test_subnets_span_the_configured_zones(dev: Run, prod: Run) -> None:
 
 
 def test_subnets_are_tagged_for_load_balancers(stack: Run) -> None:
-    assert all(s.inputs["tags"] == {"kubernetes.io/role/elb": "1"} for s in subnets(stack, "public"))
+    assert all(
+        s.inputs["tags"] == {"kubernetes.io/role/elb": "1"} for s in subnets(stack, "public")
+    )
     assert all(
         s.inputs["tags"] == {"kubernetes.io/role/internal-elb": "1"}
         for s in subnets(stack, "private")
@@ -168,7 +171,11 @@ def test_nodes_require_imdsv2_and_encrypt_their_disks(stack: Run) -> None:
 def test_node_role_has_exactly_the_three_node_policies(stack: Run) -> None:
     role = one(stack, "aws:iam/role:Role", "cluster-node-role")
     assert statements(role, "assumeRolePolicy") == [
-        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "ec2.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
     ]
     attached = {
         a.inputs["policyArn"]
@@ -222,7 +229,7 @@ def test_app_identity_is_pod_identity_scoped_to_its_service_account(stack: Run) 
     assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
     assert trust["Action"] == ["sts:AssumeRole", "sts:TagSession"]
     assert trust["Condition"]["StringEquals"] == {
-        "aws:RequestTag/eks-cluster-arn": "arn:aws:eks:eu-west-1:123456789012:cluster/cluster-eks-phys",
+        "aws:RequestTag/eks-cluster-arn": CLUSTER_ARN,
         "aws:RequestTag/kubernetes-namespace": sa["namespace"],
         "aws:RequestTag/kubernetes-service-account": sa["name"],
     }
@@ -290,7 +297,10 @@ def test_pod_passes_the_restricted_pod_security_standard(stack: Run) -> None:
     assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
     assert sc["runAsUser"] == 10001
     # restricted allows only these volume types
-    assert all(set(v) - {"name"} <= {"emptyDir", "configMap", "secret", "projected"} for v in pod["volumes"])
+    assert all(
+        set(v) - {"name"} <= {"emptyDir", "configMap", "secret", "projected"}
+        for v in pod["volumes"]
+    )
 
 
 def test_pods_spread_across_zones(stack: Run) -> None:
