@@ -9,7 +9,7 @@ from tests.infra.harness import Run, run
 
 def pytest_configure(config: pytest.Config) -> None:
     # The SDKs warn about their own deprecated resource types while registering modules.
-    for module in ("pulumi_aws", "pulumi_eks", "parliament"):
+    for module in ("pulumi_aws", "pulumi_eks"):
         config.addinivalue_line("filterwarnings", f"ignore::DeprecationWarning:{module}.*")
 
 

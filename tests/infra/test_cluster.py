@@ -307,6 +307,8 @@ def test_pods_spread_across_zones(stack: Run) -> None:
     spec = one(stack, DEPLOYMENT).inputs["spec"]
     [spread] = spec["template"]["spec"]["topologySpreadConstraints"]
     assert spread["topologyKey"] == "topology.kubernetes.io/zone"
+    # Spread when possible, but never leave a replica Pending for want of a zone.
+    assert spread["whenUnsatisfiable"] == "ScheduleAnyway"
     assert spread["maxSkew"] == 1
     assert spread["labelSelector"] == spec["selector"]
 
