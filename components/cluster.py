@@ -291,7 +291,9 @@ class Cluster(pulumi.ComponentResource):
                 skip_default_node_group=True,
                 skip_default_security_groups=True,
                 create_oidc_provider=False,
-                node_associate_public_ip_address=False,
+                # pulumi-eks only manages CoreDNS with its default node group; the add-on is
+                # created below, once the managed nodes exist to run it.
+                coredns_addon_options=eks.CoreDnsAddonOptionsArgs(enabled=False),
             ),
             child,
         )
@@ -364,6 +366,16 @@ class Cluster(pulumi.ComponentResource):
                 ),
             ),
             pulumi.ResourceOptions(parent=self, depends_on=attachments),
+        )
+        # CoreDNS as a managed add-on, adopting the self-managed copy EKS installs at creation.
+        aws.eks.Addon(
+            f"{name}-coredns",
+            aws.eks.AddonArgs(
+                cluster_name=cluster_name,
+                addon_name="coredns",
+                resolve_conflicts_on_create="OVERWRITE",
+            ),
+            pulumi.ResourceOptions(parent=self, depends_on=[self.node_group]),
         )
         # Pod Identity needs its agent (a DaemonSet) on the nodes.
         self.pod_identity_agent = aws.eks.Addon(

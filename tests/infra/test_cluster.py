@@ -190,10 +190,12 @@ def test_node_role_has_exactly_the_three_node_policies(stack: Run) -> None:
     assert one(stack, NODES).inputs["nodeRoleArn"] == role.outputs["arn"]
 
 
-def test_pod_identity_agent_addon_is_installed(stack: Run) -> None:
-    addon = one(stack, "aws:eks/addon:Addon").inputs
-    assert addon["addonName"] == "eks-pod-identity-agent"
-    assert addon["clusterName"] == "cluster-eks-phys"
+def test_pod_identity_agent_and_coredns_addons_are_installed(stack: Run) -> None:
+    addons = {a.inputs["addonName"]: a.inputs for a in of_type(stack, "aws:eks/addon:Addon")}
+    assert set(addons) == {"eks-pod-identity-agent", "coredns"}
+    assert all(a["clusterName"] == "cluster-eks-phys" for a in addons.values())
+    # pulumi-eks would create CoreDNS before any node exists to run it.
+    assert one(stack, EKS).inputs["corednsAddonOptions"]["enabled"] is False
 
 
 def test_kubernetes_objects_use_the_cluster_provider(stack: Run) -> None:
