@@ -69,7 +69,8 @@ class FunctionArgs:
     powertools_layer_version: int = 27
     """Version of the published Powertools v3 layer."""
     protect: bool = True
-    """Deletion protection and point-in-time recovery on the idempotency table. Unset: on."""
+    """Deletion protection and point-in-time recovery on the idempotency table, and Pulumi's
+    `protect` on the table and both queues. Unset: on."""
     service_name: str = "consumer"
     """POWERTOOLS_SERVICE_NAME and the metrics namespace's suffix."""
 
@@ -138,7 +139,9 @@ class Function(pulumi.ComponentResource):
     ) -> None:
         super().__init__("ecr-eks-lambda:components:Function", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self._args = args
+        # Stateful children (messages, idempotency records) refuse `pulumi destroy` when
+        # protected; the rest can always be replaced.
+        stateful = pulumi.ResourceOptions(parent=self, protect=args.protect)
 
         # SQS-managed SSE (SSE-SQS): encryption at rest with keys SQS owns and rotates. A
         # customer-managed KMS key would make every producer and the Lambda need kms:
@@ -151,7 +154,7 @@ class Function(pulumi.ComponentResource):
                 sqs_managed_sse_enabled=True,
                 receive_wait_time_seconds=limits.LONG_POLL_SECONDS,
             ),
-            child,
+            stateful,
         )
         self.queue = aws.sqs.Queue(
             f"{name}-queue",
@@ -167,7 +170,7 @@ class Function(pulumi.ComponentResource):
                     }
                 ),
             ),
-            child,
+            stateful,
         )
         # A separate resource, because the DLQ's allow-list names the source queue, which
         # itself names the DLQ: set inline, the two queues would depend on each other.
@@ -204,7 +207,7 @@ class Function(pulumi.ComponentResource):
                 ),
                 deletion_protection_enabled=args.protect,
             ),
-            child,
+            stateful,
         )
 
         self.log_group = aws.cloudwatch.LogGroup(

@@ -91,7 +91,8 @@ class Registry(pulumi.ComponentResource):
                 ],
                 force_delete=args.force_delete,
             ),
-            child,
+            # A repository that may not be force-deleted is also protected from `destroy`.
+            pulumi.ResourceOptions(parent=self, protect=not args.force_delete),
         )
         aws.ecr.LifecyclePolicy(
             f"{name}-lifecycle",

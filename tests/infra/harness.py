@@ -46,7 +46,8 @@ class Recorded:
 
     `type`, `name`, `inputs` (plain, camelCase wire names) and `custom` are the interface; the
     rest are extras: the provider reference (`urn::id`, custom resources only), the URN,
-    for components the providers map they were given, and the outputs the mock answered.
+    for components the providers map they were given, the outputs the mock answered, and
+    whether the `protect` option is set.
     """
 
     type: str
@@ -57,6 +58,7 @@ class Recorded:
     urn: str = ""
     providers: Mapping[str, str] = field(default_factory=dict)
     outputs: Mapping[str, Any] = field(default_factory=dict)
+    protect: bool = False
 
 
 @dataclass
@@ -142,7 +144,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         custom = bool(args.custom)
-        urn, providers = self.monitor.registration(args) if self.monitor else ("", {})
+        urn, providers, protect = (
+            self.monitor.registration(args) if self.monitor else ("", {}, False)
+        )
         if not custom:
             outputs = self._eks_cluster(args, urn) if args.typ == "eks:index:Cluster" else {}
         else:
@@ -157,6 +161,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 urn,
                 providers,
                 outputs,
+                protect,
             )
         )
         return f"{args.name}-id", outputs
@@ -218,17 +223,20 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: RecordingMocks) -> None:
         super().__init__(mocks)
         mocks.monitor = self
-        self._seen: dict[tuple[str, str], tuple[str, dict[str, str]]] = {}
+        self._seen: dict[tuple[str, str], tuple[str, dict[str, str], bool]] = {}
 
-    def registration(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, str]]:
-        """The URN and providers map of the registration being handled."""
-        return self._seen.get((args.typ, args.name), ("", {}))
+    def registration(
+        self, args: pulumi.runtime.MockResourceArgs
+    ) -> tuple[str, dict[str, str], bool]:
+        """The URN, providers map and protect flag of the registration being handled."""
+        return self._seen.get((args.typ, args.name), ("", {}, False))
 
     def RegisterResource(self, request: Any) -> Any:
         _replace_references(request.object)
         self._seen[(request.type, request.name)] = (
             self.make_urn(request.parent, request.type, request.name),
             dict(request.providers),
+            bool(request.protect),
         )
         return super().RegisterResource(request)
 

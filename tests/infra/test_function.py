@@ -189,3 +189,14 @@ def test_function_args_defaults_are_valid_and_secure() -> None:
     assert args.protect is True
     assert args.architecture == "arm64"
     assert args.visibility_timeout_seconds == 180
+
+
+def test_stateful_resources_are_protected_in_prod_only(dev: Run, prod: Run) -> None:
+    for name, kind in (
+        ("consumer-queue", QUEUE),
+        ("consumer-dlq", QUEUE),
+        ("consumer-idempotency", TABLE),
+    ):
+        assert one(prod, kind, name).protect is True
+        assert one(dev, kind, name).protect is False
+    assert one(prod, FUNCTION).protect is False
