@@ -68,6 +68,8 @@ class Run:
     records: list[Recorded]
     outputs: dict[str, Any] = field(default_factory=dict)
     secret_outputs: set[str] = field(default_factory=set)
+    invokes: list[tuple[str, str]] = field(default_factory=list)
+    """(token, provider reference) of every invoke the program made."""
     error: BaseException | None = None
 
 
@@ -106,10 +108,12 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def __init__(self, region: str) -> None:
         self.region = region
         self.records: list[Recorded] = []
+        self.invokes: list[tuple[str, str]] = []
         self.monitor: RecordingMonitor | None = None
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]]]:
         token = args.token
+        self.invokes.append((token, args.provider or ""))
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             names = [f"{self.region}{z}" for z in "abc"]
             return {
@@ -274,7 +278,7 @@ def run(stack: str, overrides: Mapping[str, str | None] | None = None) -> Run:
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(config)
 
-    result = Run(records=mocks.records)
+    result = Run(records=mocks.records, invokes=mocks.invokes)
 
     async def resolve_exports() -> None:
         root = settings.get_root_resource()

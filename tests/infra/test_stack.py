@@ -39,6 +39,18 @@ def test_every_aws_resource_uses_the_tagging_provider(stack: Run) -> None:
     assert one(stack, "eks:index:Cluster").providers == {"aws": ref}
 
 
+def test_every_invoke_goes_through_the_same_provider(stack: Run) -> None:
+    provider = one(stack, "pulumi:providers:aws")
+    ref = f"{provider.urn}::{provider.name}-id"
+    assert {token for token, _ in stack.invokes} == {
+        "aws:index/getAvailabilityZones:getAvailabilityZones",
+        "aws:ecr/getAuthorizationToken:getAuthorizationToken",
+        "aws:index/getCallerIdentity:getCallerIdentity",
+        "aws:index/getPartition:getPartition",
+    }
+    assert {p for _, p in stack.invokes} == {ref}
+
+
 def test_components_use_the_project_type_tokens(stack: Run) -> None:
     found = {r.type: r.name for r in stack.records if r.type.startswith("ecr-eks-lambda:")}
     assert found == COMPONENTS
