@@ -416,9 +416,9 @@ class Cluster(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=app.name, namespace=namespace.metadata.name, labels=labels
             ),
-            # No Kubernetes API token: the app never calls the API server. Pod Identity
-            # injects its own token through the EKS webhook.
-            automount_service_account_token=False,
+            # The token stays mounted: the Pod Identity webhook skips pods that opt out of it
+            # (reported for IRSA and Pod Identity alike). The account is bound to no Role, so
+            # the token grants nothing beyond what every authenticated pod has.
             opts=k8s_child,
         )
 
@@ -517,7 +517,6 @@ class Cluster(pulumi.ComponentResource):
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name=service_account.metadata.name,
-                        automount_service_account_token=False,
                         termination_grace_period_seconds=TERMINATION_GRACE_SECONDS,
                         security_context=k8s.core.v1.PodSecurityContextArgs(
                             run_as_non_root=True,

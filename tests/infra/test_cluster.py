@@ -283,7 +283,11 @@ def test_deployment_probes_resources_and_graceful_stop(stack: Run) -> None:
     assert set(c["resources"]["limits"]) == {"cpu", "memory"}
     assert pod["terminationGracePeriodSeconds"] == 30
     assert pod["serviceAccountName"] == "app"
-    assert pod["automountServiceAccountToken"] is False
+
+
+def test_app_service_account_is_bound_to_no_kubernetes_role(stack: Run) -> None:
+    rbac = [r for r in stack.records if r.type.startswith("kubernetes:rbac.authorization")]
+    assert rbac == []
 
 
 def test_pod_passes_the_restricted_pod_security_standard(stack: Run) -> None:
