@@ -342,6 +342,7 @@ def test_public_service_is_an_nlb_limited_to_allowed_sources() -> None:
     svc = one(result, SERVICE).inputs
     assert svc["spec"]["type"] == "LoadBalancer"
     assert svc["spec"]["loadBalancerSourceRanges"] == ["203.0.113.0/24"]
+    kubernetes_validate.validate(as_manifest(svc), "1.35", strict=True)
     assert svc["metadata"]["annotations"] == {
         "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
         "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
