@@ -36,6 +36,8 @@ ACCOUNT = "123456789012"
 # stack must set itself (the key has no default on purpose).
 TEST_API_CIDRS = '["198.51.100.0/24"]'
 
+# How a resource reference looks on the wire; the SDK keeps these private, the mock needs them
+# to answer with references and to strip them from inputs.
 _RESOURCE_SIG = rpc._special_resource_sig
 _SIG_KEY = rpc._special_sig_key
 
@@ -235,7 +237,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         """The URN, providers map and protect flag of the registration being handled."""
         return self._seen.get((args.typ, args.name), ("", {}, False))
 
-    def RegisterResource(self, request: Any) -> Any:
+    def RegisterResource(self, request: Any) -> Any:  # the gRPC method's name
         _replace_references(request.object)
         self._seen[(request.type, request.name)] = (
             self.make_urn(request.parent, request.type, request.name),
@@ -296,7 +298,7 @@ def run(stack: str, overrides: Mapping[str, str | None] | None = None) -> Run:
 
     try:
         program()
-    except Exception as exc:
+    except Exception as exc:  # handed to the caller, who asserts on it
         result.error = exc
     return result
 
