@@ -1,0 +1,1 @@
+"""The Pulumi program's components: registry, cluster, function (with its alarms)."""

@@ -1,0 +1,331 @@
+"""Function: the SQS queue (with its DLQ), the Lambda that consumes it and its idempotency table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+from components import limits
+from components.policies import (
+    allow,
+    deny_insecure_transport,
+    document,
+    service_trust,
+)
+
+# AWS's account that publishes the Powertools for AWS Lambda (Python) layers in every
+# commercial region (docs.powertools.aws.dev/lambda/python/latest/#lambda-layer).
+POWERTOOLS_LAYER_ACCOUNT = "017000801446"
+RUNTIME = "python3.13"
+HANDLER = "handlers.consumer.handler"
+
+
+def powertools_layer_arn(
+    region: str, architecture: str, version: int, runtime: str = RUNTIME
+) -> str:
+    """The ARN of AWS's published Powertools v3 layer for a region, runtime and architecture.
+
+    Format: arn:aws:lambda:{region}:017000801446:layer:
+    AWSLambdaPowertoolsPythonV3-{python313}-{arm64|x86_64}:{version}.
+    """
+    python = runtime.replace(".", "")
+    return (
+        f"arn:aws:lambda:{region}:{POWERTOOLS_LAYER_ACCOUNT}:layer:"
+        f"AWSLambdaPowertoolsPythonV3-{python}-{architecture}:{version}"
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class FunctionArgs:
+    """Inputs of the Function component. Every default is the secure, production choice."""
+
+    code_root: Path
+    """Directory holding `handlers/` and `contract/`; both are zipped at the archive root."""
+    region: str
+    """AWS region, used to pick the Powertools layer published there."""
+    architecture: str = "arm64"
+    """`arm64` (default, cheaper per GB-second) or `x86_64`."""
+    memory_mb: int = 256
+    """Lambda memory in MB (128-10240)."""
+    timeout_seconds: int = 30
+    """Lambda timeout (1-900 s); the queue's visibility timeout is derived from it."""
+    reserved_concurrency: int = 10
+    """Reserved concurrency; must be at least `max_concurrency`."""
+    batch_size: int = 10
+    """Messages per invocation (1-10000; above 10 needs a batching window of 1 s or more)."""
+    batching_window_seconds: int = 0
+    """Seconds the poller may wait to fill a batch (0-300). Unset: invoke as soon as possible."""
+    max_concurrency: int = 5
+    """Concurrent invocations the event source may start (2-1000)."""
+    max_receive_count: int = 5
+    """Receives before a message moves to the DLQ (1-1000)."""
+    queue_retention_seconds: int = 345_600
+    """Retention of the main queue (60-1209600 s); the DLQ always keeps 14 days."""
+    log_retention_days: int = 30
+    """Retention of the function's log group; a value CloudWatch Logs accepts."""
+    powertools_layer_version: int = 27
+    """Version of the published Powertools v3 layer."""
+    protect: bool = True
+    """Deletion protection and point-in-time recovery on the idempotency table, and Pulumi's
+    `protect` on the table and both queues. Unset: on."""
+    service_name: str = "consumer"
+    """POWERTOOLS_SERVICE_NAME and the metrics namespace's suffix."""
+
+    def __post_init__(self) -> None:
+        limits.check_choice("architecture", self.architecture, limits.FUNCTION_ARCHITECTURES)
+        limits.check_range("memory_mb", self.memory_mb, limits.FUNCTION_MEMORY)
+        limits.check_range("timeout_seconds", self.timeout_seconds, limits.FUNCTION_TIMEOUT)
+        limits.check_range("batch_size", self.batch_size, limits.BATCH_SIZE)
+        limits.check_range(
+            "batching_window_seconds", self.batching_window_seconds, limits.BATCHING_WINDOW
+        )
+        limits.check_range("max_concurrency", self.max_concurrency, limits.MAX_CONCURRENCY)
+        limits.check_range("max_receive_count", self.max_receive_count, limits.MAX_RECEIVE_COUNT)
+        limits.check_range(
+            "queue_retention_seconds", self.queue_retention_seconds, limits.QUEUE_RETENTION
+        )
+        if self.batch_size > limits.BATCH_SIZE_WITHOUT_WINDOW and self.batching_window_seconds < 1:
+            raise ValueError(
+                f"batching_window_seconds = {self.batching_window_seconds}: must be at least 1 "
+                f"when batch_size ({self.batch_size}) is above {limits.BATCH_SIZE_WITHOUT_WINDOW}"
+            )
+        if self.reserved_concurrency < self.max_concurrency:
+            raise ValueError(
+                f"reserved_concurrency = {self.reserved_concurrency}: must be at least "
+                f"max_concurrency ({self.max_concurrency})"
+            )
+        visibility = self.visibility_timeout_seconds
+        if visibility > limits.MAX_VISIBILITY_TIMEOUT or visibility >= self.queue_retention_seconds:
+            raise ValueError(
+                f"timeout_seconds = {self.timeout_seconds}: the derived visibility timeout "
+                f"({visibility} s) must be at most {limits.MAX_VISIBILITY_TIMEOUT} s and shorter "
+                f"than queue_retention_seconds ({self.queue_retention_seconds})"
+            )
+        if self.log_retention_days not in limits.LOG_RETENTION_DAYS:
+            raise ValueError(
+                f"log_retention_days = {self.log_retention_days}: must be one of "
+                f"{', '.join(map(str, limits.LOG_RETENTION_DAYS))}"
+            )
+
+    @property
+    def visibility_timeout_seconds(self) -> int:
+        """Derived: 6 x timeout + batching window (AWS's guidance for Lambda consumers)."""
+        return limits.visibility_timeout_for(self.timeout_seconds, self.batching_window_seconds)
+
+
+class Function(pulumi.ComponentResource):
+    """An SQS queue with a DLQ, consumed by a Lambda with partial batch failures and idempotency."""
+
+    queue: aws.sqs.Queue
+    """The queue producers send events to."""
+    dead_letter_queue: aws.sqs.Queue
+    """Where a message goes after `max_receive_count` failed receives; kept 14 days."""
+    table: aws.dynamodb.Table
+    """The Powertools idempotency table (key `id`, TTL `expiration`)."""
+    function: aws.lambda_.Function
+    """The consumer Lambda."""
+    log_group: aws.cloudwatch.LogGroup
+    """The function's own log group, with retention."""
+    role: aws.iam.Role
+    """The function's execution role."""
+    event_source_mapping: aws.lambda_.EventSourceMapping
+    """Connects the queue to the function."""
+
+    def __init__(
+        self, name: str, args: FunctionArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("ecr-eks-lambda:components:Function", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        # Stateful children (messages, idempotency records) refuse `pulumi destroy` when
+        # protected; the rest can always be replaced.
+        stateful = pulumi.ResourceOptions(parent=self, protect=args.protect)
+
+        # SQS-managed SSE (SSE-SQS): encryption at rest with keys SQS owns and rotates. A
+        # customer-managed KMS key would make every producer and the Lambda need kms:
+        # permissions and a key policy for them, with no gain in who can read messages
+        # (the queue policy and IAM still decide that).
+        self.dead_letter_queue = aws.sqs.Queue(
+            f"{name}-dlq",
+            aws.sqs.QueueArgs(
+                message_retention_seconds=limits.DLQ_RETENTION_SECONDS,
+                sqs_managed_sse_enabled=True,
+                receive_wait_time_seconds=limits.LONG_POLL_SECONDS,
+            ),
+            stateful,
+        )
+        self.queue = aws.sqs.Queue(
+            f"{name}-queue",
+            aws.sqs.QueueArgs(
+                visibility_timeout_seconds=args.visibility_timeout_seconds,
+                message_retention_seconds=args.queue_retention_seconds,
+                receive_wait_time_seconds=limits.LONG_POLL_SECONDS,
+                sqs_managed_sse_enabled=True,
+                redrive_policy=pulumi.Output.json_dumps(
+                    {
+                        "deadLetterTargetArn": self.dead_letter_queue.arn,
+                        "maxReceiveCount": args.max_receive_count,
+                    }
+                ),
+            ),
+            stateful,
+        )
+        # A separate resource, because the DLQ's allow-list names the source queue, which
+        # itself names the DLQ: set inline, the two queues would depend on each other.
+        aws.sqs.RedriveAllowPolicy(
+            f"{name}-dlq-redrive-allow",
+            aws.sqs.RedriveAllowPolicyArgs(
+                queue_url=self.dead_letter_queue.url,
+                redrive_allow_policy=pulumi.Output.json_dumps(
+                    {"redrivePermission": "byQueue", "sourceQueueArns": [self.queue.arn]}
+                ),
+            ),
+            child,
+        )
+        for label, queue in (("queue", self.queue), ("dlq", self.dead_letter_queue)):
+            aws.sqs.QueuePolicy(
+                f"{name}-{label}-policy",
+                aws.sqs.QueuePolicyArgs(
+                    queue_url=queue.url,
+                    policy=document(deny_insecure_transport("sqs:*", queue.arn)),
+                ),
+                child,
+            )
+
+        self.table = aws.dynamodb.Table(
+            f"{name}-idempotency",
+            aws.dynamodb.TableArgs(
+                billing_mode="PAY_PER_REQUEST",
+                hash_key="id",
+                attributes=[aws.dynamodb.TableAttributeArgs(name="id", type="S")],
+                ttl=aws.dynamodb.TableTtlArgs(attribute_name="expiration", enabled=True),
+                server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(enabled=True),
+                point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(
+                    enabled=args.protect
+                ),
+                deletion_protection_enabled=args.protect,
+            ),
+            stateful,
+        )
+
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            aws.cloudwatch.LogGroupArgs(retention_in_days=args.log_retention_days),
+            child,
+        )
+
+        self.role = aws.iam.Role(
+            f"{name}-role",
+            aws.iam.RoleArgs(assume_role_policy=document(service_trust("lambda.amazonaws.com"))),
+            child,
+        )
+        role_policy = aws.iam.RolePolicy(
+            f"{name}-role-policy",
+            aws.iam.RolePolicyArgs(role=self.role.id, policy=self.execution_policy()),
+            child,
+        )
+
+        layer = powertools_layer_arn(args.region, args.architecture, args.powertools_layer_version)
+        code = pulumi.AssetArchive(
+            {sub: pulumi.FileArchive(str(args.code_root / sub)) for sub in ("handlers", "contract")}
+        )
+        self.function = aws.lambda_.Function(
+            f"{name}-function",
+            aws.lambda_.FunctionArgs(
+                runtime=RUNTIME,
+                architectures=[args.architecture],
+                handler=HANDLER,
+                code=code,
+                role=self.role.arn,
+                memory_size=args.memory_mb,
+                timeout=args.timeout_seconds,
+                reserved_concurrent_executions=args.reserved_concurrency,
+                layers=[layer],
+                tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active"),
+                logging_config=aws.lambda_.FunctionLoggingConfigArgs(
+                    log_format="JSON",
+                    log_group=self.log_group.name,
+                    application_log_level="INFO",
+                    system_log_level="WARN",
+                ),
+                environment=aws.lambda_.FunctionEnvironmentArgs(
+                    variables={
+                        "IDEMPOTENCY_TABLE_NAME": self.table.name,
+                        "POWERTOOLS_SERVICE_NAME": args.service_name,
+                        "POWERTOOLS_METRICS_NAMESPACE": f"ecr-eks-lambda/{args.service_name}",
+                        "POWERTOOLS_LOG_LEVEL": "INFO",
+                    }
+                ),
+            ),
+            # Lambda checks the role when the function is created; the policy must be there.
+            pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
+        )
+
+        self.event_source_mapping = aws.lambda_.EventSourceMapping(
+            f"{name}-events",
+            aws.lambda_.EventSourceMappingArgs(
+                event_source_arn=self.queue.arn,
+                function_name=self.function.arn,
+                batch_size=args.batch_size,
+                maximum_batching_window_in_seconds=args.batching_window_seconds,
+                function_response_types=["ReportBatchItemFailures"],
+                scaling_config=aws.lambda_.EventSourceMappingScalingConfigArgs(
+                    maximum_concurrency=args.max_concurrency
+                ),
+            ),
+            # The mapping's creation validates sqs:ReceiveMessage on the role.
+            pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
+        )
+
+        self.queue_url: pulumi.Output[str] = self.queue.url
+        """URL of the queue producers send to."""
+        self.dead_letter_queue_url: pulumi.Output[str] = self.dead_letter_queue.url
+        """URL of the DLQ (to inspect or redrive failed messages)."""
+        self.function_name: pulumi.Output[str] = self.function.name
+        """Name of the consumer Lambda."""
+
+        self.register_outputs(
+            {
+                "queue_url": self.queue_url,
+                "dead_letter_queue_url": self.dead_letter_queue_url,
+                "function_name": self.function_name,
+                "table_name": self.table.name,
+            }
+        )
+
+    def execution_policy(self) -> pulumi.Output[str]:
+        """The Lambda's permissions: consume this queue, write its own log group, X-Ray, and
+        read/write items of its idempotency table. Nothing else."""
+        return document(
+            allow(
+                ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+                self.queue.arn,
+                sid="ConsumeQueue",
+            ),
+            allow(
+                ["logs:CreateLogStream", "logs:PutLogEvents"],
+                pulumi.Output.concat(self.log_group.arn, ":*"),
+                sid="WriteOwnLogs",
+            ),
+            # X-Ray's Put* actions support no resource-level permissions; "*" is the only form.
+            allow(["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "*", sid="Tracing"),
+            allow(
+                [
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem",
+                ],
+                self.table.arn,
+                sid="IdempotencyRecords",
+            ),
+        )
+
+    def send_policy(self) -> pulumi.Output[str]:
+        """A policy document that lets a producer send to this queue and read its attributes
+        (for a readiness check), and nothing else."""
+        return document(
+            allow(["sqs:SendMessage", "sqs:GetQueueAttributes"], self.queue.arn, sid="SendToQueue")
+        )

@@ -1,0 +1,71 @@
+"""AWS's documented limits and the rules derived from them, in one place.
+
+Ranges are (minimum, maximum) inclusive. Sources: botocore's service models for Lambda,
+SQS and CloudWatch Logs (the API's own constraints) and the service guides cited inline.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Lambda event source mapping for an SQS standard queue (botocore lambda model: BatchSize
+# 1-10000, MaximumBatchingWindowInSeconds 0-300, ScalingConfig.MaximumConcurrency 2-1000).
+BATCH_SIZE: Final = (1, 10_000)
+# "when you set BatchSize to a value greater than 10, you must set
+# MaximumBatchingWindowInSeconds to at least 1" (Lambda API reference).
+BATCH_SIZE_WITHOUT_WINDOW: Final = 10
+BATCHING_WINDOW: Final = (0, 300)
+MAX_CONCURRENCY: Final = (2, 1000)
+
+# Lambda function quotas for on-demand functions (Lambda developer guide, quotas page).
+FUNCTION_MEMORY: Final = (128, 10_240)
+FUNCTION_TIMEOUT: Final = (1, 900)
+
+# SQS (developer guide, quotas and RedrivePolicy): visibility 0-43200 s, retention
+# 60-1209600 s, maxReceiveCount 1-1000.
+MAX_VISIBILITY_TIMEOUT: Final = 43_200
+QUEUE_RETENTION: Final = (60, 1_209_600)
+DLQ_RETENTION_SECONDS: Final = 1_209_600
+MAX_RECEIVE_COUNT: Final = (1, 1000)
+# ReceiveMessageWaitTimeSeconds is at most 20; the maximum gives the cheapest long polling.
+LONG_POLL_SECONDS: Final = 20
+
+# CloudWatch Logs PutRetentionPolicy accepts only these values (botocore logs model, `Days`).
+LOG_RETENTION_DAYS: Final = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545,
+    731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)  # fmt: skip
+
+# EKS managed node groups: gp3 root volume 1-16384 GiB; AL2023 AMIs need 20 GiB.
+NODE_DISK_GIB: Final = (20, 16_384)
+MAX_NODES: Final = 450  # managed node group quota: nodes per node group
+MAX_AZS: Final = 6
+MAX_REPLICAS: Final = 100
+
+NODE_ARCHITECTURES: Final = ("arm64", "amd64")
+FUNCTION_ARCHITECTURES: Final = ("arm64", "x86_64")
+NAT_GATEWAYS: Final = ("perAz", "single")
+CAPACITY_TYPES: Final = ("ON_DEMAND", "SPOT")
+
+
+def visibility_timeout_for(function_timeout: int, batching_window: int) -> int:
+    """The queue visibility timeout AWS recommends for a Lambda consumer.
+
+    "set the source queue's visibility timeout to at least six times the configuration
+    timeout on your function" (Lambda guide, services-sqs-configure); the batching window is
+    added because messages are already in flight while the poller fills a batch.
+    """
+    return 6 * function_timeout + batching_window
+
+
+def check_range(field: str, value: int, bounds: tuple[int, int]) -> None:
+    """Raise ValueError naming `field` when `value` lies outside `bounds` (inclusive)."""
+    lo, hi = bounds
+    if not lo <= value <= hi:
+        raise ValueError(f"{field} = {value!r}: must be an integer from {lo} to {hi}")
+
+
+def check_choice(field: str, value: str, allowed: tuple[str, ...]) -> None:
+    """Raise ValueError naming `field` when `value` is not one of `allowed`."""
+    if value not in allowed:
+        raise ValueError(f"{field} = {value!r}: must be one of {', '.join(allowed)}")

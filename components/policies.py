@@ -1,0 +1,50 @@
+"""Small builders for IAM policy documents, so each grant reads as its intent.
+
+Documents are built as plain data and serialised with `Output.json_dumps`, so ARNs that are
+still unknown stay Outputs and no resource is ever created inside an `apply`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pulumi
+
+Statement = Mapping[str, Any]
+
+
+def document(*statements: Statement) -> pulumi.Output[str]:
+    """A policy document (version 2012-10-17) holding `statements`, as a JSON string Output."""
+    return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def allow(
+    actions: Sequence[str], resource: pulumi.Input[str], *, sid: str | None = None
+) -> Statement:
+    """Allow `actions` on exactly one resource."""
+    statement: dict[str, Any] = {"Effect": "Allow", "Action": list(actions), "Resource": resource}
+    if sid:
+        statement["Sid"] = sid
+    return statement
+
+
+def service_trust(service: str) -> Statement:
+    """A trust statement letting one AWS service principal assume the role."""
+    return {
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": "sts:AssumeRole",
+    }
+
+
+def deny_insecure_transport(action: str, resource: pulumi.Input[str]) -> Statement:
+    """Deny every request to `resource` that does not use TLS (aws:SecureTransport false)."""
+    return {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": action,
+        "Resource": resource,
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
