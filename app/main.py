@@ -75,6 +75,7 @@ async def serve(settings: Settings) -> None:
     log.info("draining", extra={"delay_seconds": settings.shutdown_delay_seconds})
     await asyncio.sleep(settings.shutdown_delay_seconds)
     await runner.cleanup()  # stop listening, then wait for in-flight requests
+    log.info("http stopped", extra={"unsettled": batcher.unsettled})
     await batcher.close()
     log.info(
         "stopped",

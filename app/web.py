@@ -195,6 +195,10 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         log.exception("unhandled error", extra={"request_id": request_id})
         response = _error(500, "internal error")
     response.headers["X-Request-Id"] = request_id
+    if request.app[READINESS].draining:
+        # Clients must not reuse this connection: the listener closes after the drain delay,
+        # and a request sent on a kept-alive connection at that moment would go unanswered.
+        response.force_close()
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else "other"
     app_metrics = request.app[METRICS]

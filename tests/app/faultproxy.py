@@ -35,7 +35,7 @@ class FaultProxy:
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
             def do_POST(self) -> None:
@@ -76,9 +76,7 @@ class FaultProxy:
                         )
                         return
                     if not keep:
-                        self._answer(
-                            200, json.dumps({"Successful": [], "Failed": failed}).encode()
-                        )
+                        self._answer(200, json.dumps({"Successful": [], "Failed": failed}).encode())
                         return
                     request["Entries"] = keep
                     body = json.dumps(request).encode()

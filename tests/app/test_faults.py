@@ -18,9 +18,7 @@ from tests.app.faultproxy import FaultProxy
 
 def _post_all(url: str, events: list[dict[str, Any]]) -> list[requests.Response]:
     with ThreadPoolExecutor(len(events)) as pool:
-        return list(
-            pool.map(lambda e: requests.post(f"{url}/events", json=e, timeout=30), events)
-        )
+        return list(pool.map(lambda e: requests.post(f"{url}/events", json=e, timeout=30), events))
 
 
 def test_partial_batch_failures_are_retried_and_nothing_unaccepted_is_acknowledged(
@@ -101,7 +99,7 @@ def test_sigterm_under_concurrent_load_keeps_every_acknowledged_event(
 
     def client(worker: int) -> None:
         session = requests.Session()
-        for _ in range(40):
+        for _ in range(20):
             if stop.is_set():
                 return
             with lock:
@@ -137,7 +135,8 @@ def test_sigterm_under_concurrent_load_keeps_every_acknowledged_event(
     finally:
         app.kill()
     assert rc == 0
-    assert exit_seconds < 25
+    # Well inside the 25 s budget: nothing may hang on a kept-alive connection.
+    assert exit_seconds < 5
     assert ready_during_drain == 503
     assert len(acknowledged) > served_during_drain >= 60  # still served during the delay
     assert refused == []

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -157,9 +156,11 @@ def test_metrics_count_requests_events_batches_and_latency(svc):
     assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     after = response.text
     route = 'method="POST",route="/events",status="202"'
-    assert _metric(after, "app_http_requests_total", route) - _metric(
-        before, "app_http_requests_total", route
-    ) == 3
+    assert (
+        _metric(after, "app_http_requests_total", route)
+        - _metric(before, "app_http_requests_total", route)
+        == 3
+    )
     assert _metric(after, "app_http_requests_total", 'method="POST",route="/events",status="400"')
     enqueued = _metric(after, "app_events_enqueued_total") - _metric(
         before, "app_events_enqueued_total"
