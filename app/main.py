@@ -4,8 +4,9 @@ SIGTERM (Kubernetes deleting the pod):
 1. /readyz fails at once, so the endpoint controller stops routing new traffic here.
 2. For SHUTDOWN_DELAY_SECONDS the app still serves: endpoint removal reaches every node's
    proxy a little after SIGTERM, and requests routed meanwhile must not be refused.
-3. It stops listening and waits for every in-flight request; each ends with 202 or an error
-   by its own deadline (REQUEST_TIMEOUT_SECONDS), never cut off unanswered.
+3. It stops listening and waits for every request in progress; each ends with 202 or an error
+   by its own deadline (REQUEST_TIMEOUT_SECONDS), never cut off unanswered. Responses sent
+   while draining carry `Connection: close`, so clients do not reuse those connections.
 4. The batcher flushes (every accepted event is sent or failed), and the process exits 0.
 Settings validation keeps 1-4 within 25 s, inside the pod's 30 s grace period.
 """
@@ -34,6 +35,8 @@ from contract import EVENT_ID_ATTRIBUTE, MAX_MESSAGE_BYTES
 
 log = logging.getLogger("app")
 
+IDLE_CONNECTIONS_GRACE_SECONDS = 1.0
+
 
 async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
@@ -57,9 +60,9 @@ async def serve(settings: Settings) -> None:
         app,
         access_log=None,  # the middleware writes the one JSON line per request
         handle_signals=False,
-        shutdown_timeout=settings.request_timeout_seconds
-        + SQS_CONNECT_TIMEOUT_SECONDS
-        + SQS_READ_TIMEOUT_SECONDS,
+        # By the time aiohttp's own shutdown runs, serve() has already waited for every
+        # request in progress; this only bounds closing what is left (idle connections).
+        shutdown_timeout=IDLE_CONNECTIONS_GRACE_SECONDS,
     )
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, backlog=1024)
@@ -74,8 +77,16 @@ async def serve(settings: Settings) -> None:
     readiness.draining = True
     log.info("draining", extra={"delay_seconds": settings.shutdown_delay_seconds})
     await asyncio.sleep(settings.shutdown_delay_seconds)
-    await runner.cleanup()  # stop listening, then wait for in-flight requests
-    log.info("http stopped", extra={"unsettled": batcher.unsettled})
+    for site in list(runner.sites):
+        await site.stop()  # stop listening
+    # Every request in progress ends by its own deadline (202 or an error), so this wait is
+    # bounded; the timeout is a backstop only.
+    in_flight_budget = (
+        settings.request_timeout_seconds + SQS_CONNECT_TIMEOUT_SECONDS + SQS_READ_TIMEOUT_SECONDS
+    )
+    if not await readiness.wait_idle(in_flight_budget):
+        log.warning("requests still in progress", extra={"count": readiness.in_progress})
+    await runner.cleanup()  # close the remaining, idle, connections
     await batcher.close()
     log.info(
         "stopped",

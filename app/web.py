@@ -26,7 +26,7 @@ from contract import EVENT_ID_ATTRIBUTE, MAX_MESSAGE_BYTES, EventError, parse_ev
 log = logging.getLogger("app.http")
 
 RETRY_AFTER_SECONDS: Final = 1
-READINESS_CACHE_SECONDS: Final = 2.0
+READINESS_CACHE_SECONDS: Final = 1.0
 READINESS_TIMEOUT_SECONDS: Final = 3.0
 # aiohttp refuses bodies above this before reading them; a compact re-serialisation can be
 # smaller than what was posted, so allow some whitespace before the exact size check.
@@ -43,15 +43,39 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class Readiness:
-    """Answers /readyz: not while draining, else whether the queue answered recently."""
+    """Answers /readyz: not while draining, else whether the queue answered recently.
+
+    It also counts the HTTP requests in progress, so shutdown can wait for exactly those.
+    """
 
     def __init__(self, probe: Callable[[], None]) -> None:
         self._probe = probe
         self.draining = False
+        self.in_progress = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._checked_at = -1e9
         self._ok = False
         self._error = ""
         self._lock = asyncio.Lock()
+
+    def request_started(self) -> None:
+        self.in_progress += 1
+        self._idle.clear()
+
+    def request_finished(self) -> None:
+        self.in_progress -= 1
+        if self.in_progress == 0:
+            self._idle.set()
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """Wait until no request is in progress; False if `timeout` passed first."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True
 
     async def check(self) -> tuple[bool, str]:
         if self.draining:
@@ -187,6 +211,8 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
     given = request.headers.get("X-Request-Id", "")
     request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+    readiness = request.app[READINESS]
+    readiness.request_started()
     try:
         response = await handler(request)
     except web.HTTPException as exc:
@@ -194,8 +220,10 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     except Exception:
         log.exception("unhandled error", extra={"request_id": request_id})
         response = _error(500, "internal error")
+    finally:
+        readiness.request_finished()
     response.headers["X-Request-Id"] = request_id
-    if request.app[READINESS].draining:
+    if readiness.draining:
         # Clients must not reuse this connection: the listener closes after the drain delay,
         # and a request sent on a kept-alive connection at that moment would go unanswered.
         response.force_close()

@@ -12,13 +12,23 @@ import requests
 
 from contract import EVENT_ID_ATTRIBUTE
 from local.servers import MotoServer, create_queues, free_port
-from tests.app.conftest import app_env, drain, start_app
+from tests.app.conftest import AppProcess, app_env, drain, start_app
 from tests.app.faultproxy import FaultProxy
 
 
 def _post_all(url: str, events: list[dict[str, Any]]) -> list[requests.Response]:
     with ThreadPoolExecutor(len(events)) as pool:
         return list(pool.map(lambda e: requests.post(f"{url}/events", json=e, timeout=30), events))
+
+
+def _eventually(app: AppProcess, path: str, status: int, within: float = 5) -> bool:
+    """Readiness answers are cached for a second; poll until `status` or give up."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if app.get(path).status_code == status:
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def test_partial_batch_failures_are_retried_and_nothing_unaccepted_is_acknowledged(
@@ -44,8 +54,10 @@ def test_partial_batch_failures_are_retried_and_nothing_unaccepted_is_acknowledg
                 assert proxy.attempts[event_id] == 3
             else:
                 assert response.status_code == 202, (event_id, response.text)
-        assert proxy.attempts["flaky-0"] == 2
+        # A flaky entry may share its retry's batch with boom-0's failing call: >= 2.
+        assert all(proxy.attempts[f"flaky-{i}"] >= 2 for i in range(4))
         assert proxy.attempts["boom-0"] >= 2
+        assert proxy.attempts["ok-0"] >= 1
         in_queue = [json.loads(m["Body"])["id"] for m in drain(sqs, queue_url)]
         assert sorted(in_queue) == sorted(i for i in ids if not i.startswith("doomed-"))
         assert 'app_sqs_requests_total{outcome="partial"}' in metrics
@@ -69,12 +81,10 @@ def test_sqs_down_answers_503_with_retry_after_and_acknowledges_nothing(tmp_path
                 assert response.headers["Retry-After"] == "1"
                 assert response.json()["id"] == f"down-{i}"
             assert time.monotonic() - started < 10  # retries are bounded, not endless
-            time.sleep(2.1)  # past the readiness cache
-            assert app.get("/readyz").status_code == 503
+            assert _eventually(app, "/readyz", 503)
             assert app.get("/healthz").status_code == 200  # alive, just not ready
             server.start()
-            time.sleep(2.1)
-            assert app.get("/readyz").status_code == 200
+            assert _eventually(app, "/readyz", 200)
             assert app.post({"id": "after", "type": "a.b", "data": {}}).status_code == 202
         finally:
             app.kill()
@@ -89,7 +99,7 @@ def test_sqs_down_answers_503_with_retry_after_and_acknowledges_nothing(tmp_path
 def test_sigterm_under_concurrent_load_keeps_every_acknowledged_event(
     moto, sqs, queue_url, tmp_path
 ):
-    env = app_env(queue_url, moto.endpoint, SHUTDOWN_DELAY_SECONDS="1")
+    env = app_env(queue_url, moto.endpoint, SHUTDOWN_DELAY_SECONDS="0.5")
     app = start_app(env, tmp_path / "app.log")
     acknowledged: dict[str, dict[str, Any]] = {}
     refused: list[str] = []
@@ -99,7 +109,7 @@ def test_sigterm_under_concurrent_load_keeps_every_acknowledged_event(
 
     def client(worker: int) -> None:
         session = requests.Session()
-        for _ in range(20):
+        for _ in range(15):
             if stop.is_set():
                 return
             with lock:
@@ -117,14 +127,14 @@ def test_sigterm_under_concurrent_load_keeps_every_acknowledged_event(
                     refused.append(f"{event['id']}: {response.status_code}")
 
     try:
-        threads = [threading.Thread(target=client, args=(w,)) for w in range(16)]
+        threads = [threading.Thread(target=client, args=(w,)) for w in range(12)]
         for t in threads:
             t.start()
-        while len(acknowledged) < 60:
+        while len(acknowledged) < 40:
             time.sleep(0.01)
         signalled = time.monotonic()
         app.proc.send_signal(15)
-        time.sleep(0.3)
+        time.sleep(0.2)
         ready_during_drain = app.get("/readyz").status_code
         served_during_drain = len(acknowledged)
         rc = app.wait(30)
@@ -138,7 +148,7 @@ def test_sigterm_under_concurrent_load_keeps_every_acknowledged_event(
     # Well inside the 25 s budget: nothing may hang on a kept-alive connection.
     assert exit_seconds < 5
     assert ready_during_drain == 503
-    assert len(acknowledged) > served_during_drain >= 60  # still served during the delay
+    assert len(acknowledged) > served_during_drain >= 40  # still served during the delay
     assert refused == []
     messages = drain(sqs, queue_url)
     bodies = {}
