@@ -7,6 +7,7 @@ publisher.send(...)` (the batcher), then answer. The rest is plumbing to keep as
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import re
@@ -37,6 +38,13 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html
 _NOT_SQS_TEXT = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+# Request ids: unique per process start plus a counter, so no random bytes per request.
+_PROCESS_ID = uuid.uuid4().hex[:12]
+_request_counter = itertools.count(1)
+
+
+def _next_request_id() -> str:
+    return f"{_PROCESS_ID}-{next(_request_counter)}"
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -120,6 +128,7 @@ def _error(
 
 
 def _bad_text_field(value: Any, path: str = "") -> str | None:
+    # Only called once the serialised body is known to hold such a character.
     """The dotted path of the first key or string SQS would refuse, or None."""
     if isinstance(value, str):
         return (path or "$") if _NOT_SQS_TEXT.search(value) else None
@@ -159,16 +168,15 @@ async def post_event(request: web.Request) -> web.Response:
     except EventError as exc:
         return _error(422, exc.message, field=exc.field)
     request["event_id"] = event.id
-    bad = _bad_text_field(obj)
-    if bad is not None:
+    body = event.to_json()
+    if _NOT_SQS_TEXT.search(body):
         return _error(
             422,
             "contains characters SQS does not accept (allowed: tab, CR, LF, U+0020-U+D7FF, "
             "U+E000-U+FFFD, U+10000-U+10FFFF; no unpaired surrogates)",
-            field=bad,
+            field=_bad_text_field(obj) or "$",
             event_id=event.id,
         )
-    body = event.to_json()
     size = entry_size(event.id, body, EVENT_ID_ATTRIBUTE)
     if size > MAX_MESSAGE_BYTES:
         return _error(
@@ -210,7 +218,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id, one JSON log line, the request counter; JSON for every error."""
     started = time.perf_counter()
     given = request.headers.get("X-Request-Id", "")
-    request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+    request_id = given if _REQUEST_ID.match(given) else _next_request_id()
     readiness = request.app[READINESS]
     readiness.request_started()
     try:
