@@ -88,7 +88,7 @@ class Batcher:
         *,
         attribute_name: str,
         max_batch_bytes: int,
-        threads: int = 2,
+        threads: int = 4,
         max_wait: float = 0.002,
         max_attempts: int = 4,
         timeout: float = 10.0,
