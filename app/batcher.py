@@ -106,7 +106,6 @@ class Batcher:
         self._metrics = metrics
         self._attribute_name = attribute_name
         self._max_batch_bytes = max_batch_bytes
-        self._threads = threads
         self._max_wait = max_wait
         self._max_attempts = max_attempts
         self._timeout = timeout
@@ -134,6 +133,7 @@ class Batcher:
     async def send(self, event_id: str, body: str) -> None:
         """Enqueue one event; return when SQS accepted it, raise SendError when it did not."""
         if self._closing:
+            self._metrics.failed.inc(1, "shutting_down")
             raise SendError(503, "shutting_down", "the service is shutting down")
         if self._unsettled >= self._max_pending:
             self._metrics.failed.inc(1, "overloaded")
