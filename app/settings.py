@@ -90,7 +90,7 @@ class Settings:
 
         region = (env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "").strip()
         if not region:
-            problems.append("AWS_REGION is required (e.g. us-east-1); EKS Pod Identity sets it")
+            problems.append("AWS_REGION is required: the queue's region, e.g. us-east-1")
         elif not _REGION.match(region):
             problems.append(
                 f"AWS_REGION={region!r} is invalid: allowed a region name, e.g. us-east-1"
