@@ -19,6 +19,7 @@ import os
 import signal
 import sys
 
+import uvloop
 from aiohttp import web
 
 from app import logs, sqs
@@ -113,6 +114,8 @@ def main() -> None:
         raise SystemExit(2) from None
     log_handler = logs.configure(settings.log_level)
     try:
-        asyncio.run(serve(settings, log_handler))
+        # uvloop's event loop costs less CPU per request than asyncio's; the app is CPU-bound.
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(serve(settings, log_handler))
     finally:
         log_handler.flush_now()

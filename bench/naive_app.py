@@ -18,6 +18,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import uvloop
 from aiohttp import web
 
 from app import logs, sqs
@@ -66,7 +67,15 @@ def main() -> None:
     metrics = Metrics()
     publisher = NaivePublisher(client, settings.queue_url, metrics)
     app = create_app(publisher, metrics, Readiness(lambda: sqs.probe(client, settings.queue_url)))
-    web.run_app(app, host=settings.host, port=settings.port, access_log=None, print=None)
+    # The same event loop as the app, so only the publisher differs.
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        access_log=None,
+        print=None,
+        loop=uvloop.new_event_loop(),
+    )
 
 
 if __name__ == "__main__":
