@@ -1,0 +1,107 @@
+"""Process entry point: settings, the server, and the SIGTERM sequence.
+
+SIGTERM (Kubernetes deleting the pod):
+1. /readyz fails at once, so the endpoint controller stops routing new traffic here.
+2. For SHUTDOWN_DELAY_SECONDS the app still serves: endpoint removal reaches every node's
+   proxy a little after SIGTERM, and requests routed meanwhile must not be refused.
+3. It stops listening and waits for every request in progress; each ends with 202 or an error
+   by its own deadline (REQUEST_TIMEOUT_SECONDS), never cut off unanswered. Responses sent
+   while draining carry `Connection: close`, so clients do not reuse those connections.
+4. The batcher flushes (every accepted event is sent or failed), and the process exits 0.
+Settings validation keeps 1-4 within 25 s, inside the pod's 30 s grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+
+from aiohttp import web
+
+from app import logs, sqs
+from app.batcher import Batcher
+from app.metrics import Metrics
+from app.settings import (
+    SQS_CONNECT_TIMEOUT_SECONDS,
+    SQS_READ_TIMEOUT_SECONDS,
+    Settings,
+    SettingsError,
+)
+from app.web import Readiness, create_app
+from contract import EVENT_ID_ATTRIBUTE, MAX_MESSAGE_BYTES
+
+log = logging.getLogger("app")
+
+IDLE_CONNECTIONS_GRACE_SECONDS = 1.0
+
+
+async def serve(settings: Settings) -> None:
+    loop = asyncio.get_running_loop()
+    client = sqs.make_client(settings)
+    metrics = Metrics()
+    batcher = Batcher(
+        sqs.batch_sender(client, settings.queue_url),
+        metrics,
+        attribute_name=EVENT_ID_ATTRIBUTE,
+        max_batch_bytes=MAX_MESSAGE_BYTES,
+        threads=settings.sender_threads,
+        max_wait=settings.batch_max_wait_ms / 1000,
+        max_attempts=settings.send_max_attempts,
+        timeout=settings.request_timeout_seconds,
+        max_pending=settings.max_pending_events,
+    )
+    batcher.start()
+    readiness = Readiness(lambda: sqs.probe(client, settings.queue_url))
+    app = create_app(batcher, metrics, readiness)
+    runner = web.AppRunner(
+        app,
+        access_log=None,  # the middleware writes the one JSON line per request
+        handle_signals=False,
+        # By the time aiohttp's own shutdown runs, serve() has already waited for every
+        # request in progress; this only bounds closing what is left (idle connections).
+        shutdown_timeout=IDLE_CONNECTIONS_GRACE_SECONDS,
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, backlog=1024)
+    await site.start()
+
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("listening", extra={"host": settings.host, "port": settings.port})
+    await stop.wait()
+
+    readiness.draining = True
+    log.info("draining", extra={"delay_seconds": settings.shutdown_delay_seconds})
+    await asyncio.sleep(settings.shutdown_delay_seconds)
+    for site in list(runner.sites):
+        await site.stop()  # stop listening
+    # Every request in progress ends by its own deadline (202 or an error), so this wait is
+    # bounded; the timeout is a backstop only.
+    in_flight_budget = (
+        settings.request_timeout_seconds + SQS_CONNECT_TIMEOUT_SECONDS + SQS_READ_TIMEOUT_SECONDS
+    )
+    if not await readiness.wait_idle(in_flight_budget):
+        log.warning("requests still in progress", extra={"count": readiness.in_progress})
+    await runner.cleanup()  # close the remaining, idle, connections
+    await batcher.close()
+    log.info(
+        "stopped",
+        extra={
+            "events_enqueued": int(metrics.enqueued.value()),
+            "unsettled": batcher.unsettled,
+        },
+    )
+
+
+def main() -> None:
+    try:
+        settings = Settings.from_env(os.environ)
+    except SettingsError as exc:
+        print(f"app: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    logs.configure(settings.log_level)
+    asyncio.run(serve(settings))

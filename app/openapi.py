@@ -1,0 +1,136 @@
+"""The OpenAPI 3.1 document of the API, built around the shared event schema.
+
+OpenAPI 3.1 schemas are JSON Schema (2020-12), so the contract's draft-07 schema is embedded
+as is, minus `$schema` (a 3.1 Schema Object may carry one, but many generators choke on a
+draft-07 dialect URI).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from contract import EVENT_ID_ATTRIBUTE, EVENT_SCHEMA, MAX_MESSAGE_BYTES
+
+
+def _error(description: str, *, retry_after: bool = False) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+    if retry_after:
+        response["headers"] = {
+            "Retry-After": {
+                "description": "Seconds to wait before retrying with the same event id.",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        }
+    return response
+
+
+def document() -> dict[str, Any]:
+    event_schema = {k: v for k, v in EVENT_SCHEMA.items() if k != "$schema"}
+    text = {"text/plain": {"schema": {"type": "string"}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "ecr-eks-lambda events API",
+            "version": "1.0.0",
+            "description": (
+                "Accepts events and enqueues each on SQS exactly as validated. A 202 means SQS "
+                "has durably accepted the event. Delivery is at-least-once: the consumer "
+                f"de-duplicates by `id` (also sent as the `{EVENT_ID_ATTRIBUTE}` message "
+                "attribute), so clients should send their own `id` and reuse it on retry."
+            ),
+        },
+        "paths": {
+            "/events": {
+                "post": {
+                    "operationId": "postEvent",
+                    "summary": "Enqueue one event",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Event"}}
+                        },
+                    },
+                    "responses": {
+                        "202": {
+                            "description": "SQS accepted the event.",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Accepted"}
+                                }
+                            },
+                        },
+                        "400": _error("The body is not valid JSON."),
+                        "413": _error(
+                            f"The enqueued event would exceed {MAX_MESSAGE_BYTES} bytes."
+                        ),
+                        "415": _error("The Content-Type is not application/json."),
+                        "422": _error("The event violates the schema; `field` names where."),
+                        "503": _error(
+                            "SQS did not accept the event (unreachable, throttling, "
+                            "shutting down); nothing was acknowledged. Retry with the same id.",
+                            retry_after=True,
+                        ),
+                    },
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "operationId": "getHealth",
+                    "summary": "Liveness: the process is serving",
+                    "responses": {"200": {"description": "Serving."}},
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "operationId": "getReady",
+                    "summary": "Readiness: the queue is reachable and the app is not stopping",
+                    "responses": {
+                        "200": {"description": "Ready."},
+                        "503": {"description": "Not ready (queue unreachable or draining)."},
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "operationId": "getMetrics",
+                    "summary": "Prometheus metrics (text format 0.0.4)",
+                    "responses": {"200": {"description": "Metrics.", "content": text}},
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "operationId": "getOpenApi",
+                    "summary": "This document",
+                    "responses": {"200": {"description": "The OpenAPI document."}},
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "Event": event_schema,
+                "Accepted": {
+                    "type": "object",
+                    "required": ["id"],
+                    "properties": {"id": {"type": "string", "description": "The event id."}},
+                },
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {
+                        "error": {"type": "string", "description": "What went wrong."},
+                        "field": {
+                            "type": "string",
+                            "description": "The offending field (`$` = the whole body).",
+                        },
+                        "id": {
+                            "type": "string",
+                            "description": "The event id, when one was known; reuse it on retry.",
+                        },
+                    },
+                },
+            }
+        },
+    }

@@ -1,0 +1,180 @@
+"""Settings from the environment, validated once at start-up.
+
+Every problem is reported at once, each naming the variable, the value received and what is
+allowed, so a misconfigured Deployment fails its first start with one readable message
+instead of a stack trace on the first request.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+# The cluster gives the pod terminationGracePeriodSeconds: 30; the app must be gone by then,
+# with a margin for the kubelet and the interpreter's own exit.
+SHUTDOWN_BUDGET_SECONDS = 25
+# A SendMessageBatch call can outlive its events' deadline by at most these.
+SQS_CONNECT_TIMEOUT_SECONDS = 1.0
+SQS_READ_TIMEOUT_SECONDS = 5.0
+
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+# https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CreateQueue.html
+_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}(\.fifo)?$")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+T = TypeVar("T")
+
+
+class SettingsError(ValueError):
+    """One or more environment variables are invalid; `problems` lists each of them."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid settings:\n  " + "\n  ".join(problems))
+        self.problems = problems
+
+
+# Not slots=True: the class attributes double as the defaults that from_env() falls back to.
+@dataclass(frozen=True)
+class Settings:
+    queue_url: str
+    region: str
+    host: str = "0.0.0.0"  # noqa: S104 - a container listens on all its interfaces
+    port: int = 8080
+    # Coalescing: a batch leaves when it has 10 entries, would exceed SQS's 256 KiB request
+    # limit, or its first event has waited this long (only while other sends are in flight).
+    batch_max_wait_ms: float = 2.0
+    # boto3 is CPU-heavy and shares the GIL with the event loop: more threads only contend.
+    sender_threads: int = 2
+    send_max_attempts: int = 4
+    request_timeout_seconds: float = 10.0
+    max_pending_events: int = 2000
+    shutdown_delay_seconds: float = 5.0
+    log_level: str = "INFO"
+    sqs_endpoint_url: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        problems: list[str] = []
+
+        def get(
+            name: str, parse: Callable[[str], T], default: T, allowed: str, ok: Callable[[T], bool]
+        ) -> T:
+            raw = env.get(name, "").strip()
+            if not raw:
+                return default
+            try:
+                value = parse(raw)
+            except ValueError:
+                value = None
+            if value is None or not ok(value):
+                problems.append(f"{name}={raw!r} is invalid: allowed {allowed}")
+                return default
+            return value
+
+        queue_url = env.get("QUEUE_URL", "").strip()
+        if not queue_url:
+            problems.append(
+                "QUEUE_URL is required: the SQS queue URL, "
+                "e.g. https://sqs.us-east-1.amazonaws.com/123456789012/events"
+            )
+        elif not _valid_queue_url(queue_url):
+            problems.append(
+                f"QUEUE_URL={queue_url!r} is invalid: allowed an http(s) SQS queue URL "
+                "https://<host>/<account-id>/<queue-name>"
+            )
+
+        region = (env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "").strip()
+        if not region:
+            problems.append("AWS_REGION is required (e.g. us-east-1); EKS Pod Identity sets it")
+        elif not _REGION.match(region):
+            problems.append(
+                f"AWS_REGION={region!r} is invalid: allowed a region name, e.g. us-east-1"
+            )
+
+        endpoint = (env.get("AWS_ENDPOINT_URL_SQS") or env.get("AWS_ENDPOINT_URL") or "").strip()
+        if endpoint and urlsplit(endpoint).scheme not in ("http", "https"):
+            problems.append(
+                f"AWS_ENDPOINT_URL_SQS/AWS_ENDPOINT_URL={endpoint!r} is invalid: "
+                "allowed an http:// or https:// URL"
+            )
+
+        settings = cls(
+            queue_url=queue_url,
+            region=region,
+            host=env.get("HOST", "").strip() or cls.host,
+            port=get("PORT", int, cls.port, "an integer 1-65535", lambda v: 0 < v < 65536),
+            batch_max_wait_ms=get(
+                "BATCH_MAX_WAIT_MS",
+                float,
+                cls.batch_max_wait_ms,
+                "a number of milliseconds 0-100",
+                lambda v: 0 <= v <= 100,
+            ),
+            sender_threads=get(
+                "SENDER_THREADS", int, cls.sender_threads, "an integer 1-64", lambda v: 1 <= v <= 64
+            ),
+            send_max_attempts=get(
+                "SEND_MAX_ATTEMPTS",
+                int,
+                cls.send_max_attempts,
+                "an integer 1-10",
+                lambda v: 1 <= v <= 10,
+            ),
+            request_timeout_seconds=get(
+                "REQUEST_TIMEOUT_SECONDS",
+                float,
+                cls.request_timeout_seconds,
+                "a number of seconds 1-20",
+                lambda v: 1 <= v <= 20,
+            ),
+            max_pending_events=get(
+                "MAX_PENDING_EVENTS",
+                int,
+                cls.max_pending_events,
+                "an integer 10-100000",
+                lambda v: 10 <= v <= 100_000,
+            ),
+            shutdown_delay_seconds=get(
+                "SHUTDOWN_DELAY_SECONDS",
+                float,
+                cls.shutdown_delay_seconds,
+                "a number of seconds 0-15",
+                lambda v: 0 <= v <= 15,
+            ),
+            log_level=get(
+                "LOG_LEVEL",
+                str.upper,
+                cls.log_level,
+                "one of " + ", ".join(_LOG_LEVELS),
+                lambda v: v in _LOG_LEVELS,
+            ),
+            sqs_endpoint_url=endpoint or None,
+        )
+        # Worst case after SIGTERM: the delay, then an event accepted at its very end waits
+        # out its deadline, and the call it is in runs to the SQS client's timeouts.
+        call = SQS_CONNECT_TIMEOUT_SECONDS + SQS_READ_TIMEOUT_SECONDS
+        allowed = SHUTDOWN_BUDGET_SECONDS - call
+        worst_case = settings.shutdown_delay_seconds + settings.request_timeout_seconds
+        if worst_case > allowed:
+            problems.append(
+                f"SHUTDOWN_DELAY_SECONDS + REQUEST_TIMEOUT_SECONDS = {worst_case:g} is too long: "
+                f"allowed at most {allowed:g} so the pod exits within "
+                f"{SHUTDOWN_BUDGET_SECONDS} s of SIGTERM"
+            )
+        if problems:
+            raise SettingsError(problems)
+        return settings
+
+
+def _valid_queue_url(url: str) -> bool:
+    parts = urlsplit(url)
+    segments = [s for s in parts.path.split("/") if s]
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and len(segments) == 2
+        and bool(_QUEUE_NAME.match(segments[1]))
+    )

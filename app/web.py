@@ -1,0 +1,269 @@
+"""HTTP routes: POST /events, probes, the OpenAPI document and metrics.
+
+The business logic a fork replaces lives in `post_event`: validate, then `await
+publisher.send(...)` (the batcher), then answer. The rest is plumbing to keep as it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+from aiohttp import web
+
+from app import openapi
+from app.batcher import Publisher, SendError, entry_size
+from app.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from app.metrics import Metrics
+from contract import EVENT_ID_ATTRIBUTE, MAX_MESSAGE_BYTES, EventError, parse_event
+
+log = logging.getLogger("app.http")
+
+RETRY_AFTER_SECONDS: Final = 1
+READINESS_CACHE_SECONDS: Final = 1.0
+READINESS_TIMEOUT_SECONDS: Final = 3.0
+# aiohttp refuses bodies above this before reading them; a compact re-serialisation can be
+# smaller than what was posted, so allow some whitespace before the exact size check.
+MAX_REQUEST_BYTES: Final = 2 * MAX_MESSAGE_BYTES
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Characters SQS accepts in a message; anything else is refused with InvalidMessageContents.
+# https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html
+_NOT_SQS_TEXT = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+# Request ids: unique per process start plus a counter, so no random bytes per request.
+_PROCESS_ID = uuid.uuid4().hex[:12]
+_request_counter = itertools.count(1)
+
+
+def _next_request_id() -> str:
+    return f"{_PROCESS_ID}-{next(_request_counter)}"
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Readiness:
+    """Answers /readyz: not while draining, else whether the queue answered recently.
+
+    It also counts the HTTP requests in progress, so shutdown can wait for exactly those.
+    """
+
+    def __init__(self, probe: Callable[[], None]) -> None:
+        self._probe = probe
+        self.draining = False
+        self.in_progress = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._checked_at = -1e9
+        self._ok = False
+        self._error = ""
+        self._lock = asyncio.Lock()
+
+    def request_started(self) -> None:
+        self.in_progress += 1
+        self._idle.clear()
+
+    def request_finished(self) -> None:
+        self.in_progress -= 1
+        if self.in_progress == 0:
+            self._idle.set()
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """Wait until no request is in progress; False if `timeout` passed first."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    async def check(self) -> tuple[bool, str]:
+        if self.draining:
+            return False, "draining: the service is shutting down"
+        async with self._lock:  # one probe at a time; concurrent callers share its answer
+            loop = asyncio.get_running_loop()
+            if loop.time() - self._checked_at >= READINESS_CACHE_SECONDS:
+                try:
+                    async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
+                        await loop.run_in_executor(None, self._probe)
+                    self._ok, self._error = True, ""
+                except Exception as exc:  # any failure means "not ready"
+                    self._ok, self._error = False, f"queue unreachable: {type(exc).__name__}"
+                self._checked_at = loop.time()
+        return self._ok, self._error
+
+
+PUBLISHER: Final = web.AppKey("publisher", Publisher)
+METRICS: Final = web.AppKey("metrics", Metrics)
+READINESS: Final = web.AppKey("readiness", Readiness)
+
+
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status,
+        body=json.dumps(body, ensure_ascii=False).encode(),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def _error(
+    status: int, message: str, field: str | None = None, event_id: str | None = None
+) -> web.Response:
+    body: dict[str, Any] = {"error": message}
+    if field is not None:
+        body["field"] = field
+    if event_id is not None:
+        body["id"] = event_id
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
+    return _json(status, body, headers)
+
+
+def _bad_text_field(value: Any, path: str = "") -> str | None:
+    # Only called once the serialised body is known to hold such a character.
+    """The dotted path of the first key or string SQS would refuse, or None."""
+    if isinstance(value, str):
+        return (path or "$") if _NOT_SQS_TEXT.search(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            child = f"{path}.{key}" if path else str(key)
+            if _NOT_SQS_TEXT.search(str(key)):
+                return child
+            found = _bad_text_field(item, child)
+            if found:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _bad_text_field(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
+
+
+async def post_event(request: web.Request) -> web.Response:
+    if request.content_type != "application/json":
+        return _error(
+            415,
+            f"Content-Type must be application/json, got {request.content_type or 'none'!r}",
+            field="Content-Type",
+        )
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return _error(413, f"body is over {MAX_REQUEST_BYTES} bytes", field="$")
+    try:
+        obj = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return _error(400, f"body is not valid JSON ({exc})", field="$")
+    try:
+        event = parse_event(obj) if isinstance(obj, dict) else parse_event(raw)
+    except EventError as exc:
+        return _error(422, exc.message, field=exc.field)
+    request["event_id"] = event.id
+    body = event.to_json()
+    if _NOT_SQS_TEXT.search(body):
+        return _error(
+            422,
+            "contains characters SQS does not accept (allowed: tab, CR, LF, U+0020-U+D7FF, "
+            "U+E000-U+FFFD, U+10000-U+10FFFF; no unpaired surrogates)",
+            field=_bad_text_field(obj) or "$",
+            event_id=event.id,
+        )
+    size = entry_size(event.id, body, EVENT_ID_ATTRIBUTE)
+    if size > MAX_MESSAGE_BYTES:
+        return _error(
+            413,
+            f"the enqueued event would be {size} bytes; SQS allows at most {MAX_MESSAGE_BYTES}",
+            field="$",
+            event_id=event.id,
+        )
+    try:
+        await request.app[PUBLISHER].send(event.id, body)
+    except SendError as exc:
+        request["error"] = exc.message
+        return _error(exc.status, exc.message, event_id=event.id)
+    return _json(202, {"id": event.id})
+
+
+async def healthz(_: web.Request) -> web.Response:
+    return _json(200, {"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    ok, why = await request.app[READINESS].check()
+    return _json(200, {"status": "ready"}) if ok else _json(503, {"status": why})
+
+
+async def openapi_json(_: web.Request) -> web.Response:
+    return _json(200, openapi.document())
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(
+        body=request.app[METRICS].render().encode(),
+        headers={"Content-Type": METRICS_CONTENT_TYPE},
+    )
+
+
+@web.middleware
+async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Request id, one JSON log line, the request counter; JSON for every error."""
+    started = time.perf_counter()
+    given = request.headers.get("X-Request-Id", "")
+    request_id = given if _REQUEST_ID.match(given) else _next_request_id()
+    readiness = request.app[READINESS]
+    readiness.request_started()
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        response = _error(exc.status, exc.reason)
+    except Exception:
+        log.exception("unhandled error", extra={"request_id": request_id})
+        response = _error(500, "internal error")
+    finally:
+        readiness.request_finished()
+    response.headers["X-Request-Id"] = request_id
+    if readiness.draining:
+        # Clients must not reuse this connection: the listener closes after the drain delay,
+        # and a request sent on a kept-alive connection at that moment would go unanswered.
+        response.force_close()
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "other"
+    app_metrics = request.app[METRICS]
+    app_metrics.requests.inc(1, request.method, route, str(response.status))
+    if route in _QUIET_ROUTES and response.status < 400:
+        return response  # kubelet probes and scrapes would drown the log
+    fields: dict[str, Any] = {
+        "request_id": request_id,
+        "method": request.method,
+        "path": request.path,
+        "status": response.status,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+    }
+    if "event_id" in request:
+        fields["event_id"] = request["event_id"]
+    if "error" in request:
+        fields["error"] = request["error"]
+    log.log(logging.WARNING if response.status >= 500 else logging.INFO, "request", extra=fields)
+    return response
+
+
+def create_app(publisher: Publisher, metrics_: Metrics, readiness: Readiness) -> web.Application:
+    app = web.Application(middlewares=[observe], client_max_size=MAX_REQUEST_BYTES)
+    app[PUBLISHER] = publisher
+    app[METRICS] = metrics_
+    app[READINESS] = readiness
+    app.router.add_post("/events", post_event)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/openapi.json", openapi_json)
+    app.router.add_get("/metrics", metrics)
+    return app

@@ -1,0 +1,320 @@
+"""Throughput of the app against a fast local SQS (fauxqs), with the ceiling and a baseline.
+
+One run, one server, so the figures are comparable as ratios:
+1. the raw ceiling: boto3 SendMessageBatch (10 entries) in a loop, 1 and 4 threads, no HTTP;
+2. `python -m app` (coalescing into SendMessageBatch) and bench/naive_app.py (one SendMessage
+   per request) at 1, 16 and 64 concurrent clients, driven by wrk (C, event-driven; its CPU
+   use is printed so it can be seen not to be the bottleneck).
+For each: accepted events/s, p50/p99 latency, SQS requests per event (from the app's own
+counters), CPU used by the app, fauxqs and wrk, and a loss check: every id that got a 202
+must be in the queue.
+
+    .venv/bin/python bench/app_throughput.py [--duration 10] [--clients 1,16,64]
+
+Installs what it needs when missing: wrk (Debian package) and, into .cache/bench/, Node 22
+and fauxqs from npm. fauxqs is started on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import boto3  # noqa: E402
+import requests  # noqa: E402
+from botocore.config import Config  # noqa: E402
+
+from local.servers import LOCAL_ENV, free_port  # noqa: E402
+
+CACHE = ROOT / ".cache" / "bench"
+NPM_PACKAGES = ("node@22", "fauxqs@2.4.1")
+FAUXQS_APP = CACHE / "node_modules" / "fauxqs" / "dist" / "app.js"
+NODE = CACHE / "node_modules" / ".bin" / "node"
+PAD = 64  # bytes of padding in each event's data: a ~130-byte message
+
+
+def ensure_tools() -> None:
+    if not shutil.which("wrk"):
+        print("installing wrk (apt)", file=sys.stderr)
+        sudo = [] if os.geteuid() == 0 else ["sudo"]
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run([*sudo, "apt-get", "update", "-qq"], check=True, env=env)
+        subprocess.run(
+            [*sudo, "apt-get", "install", "-y", "-qq", "--no-install-recommends", "wrk"],
+            check=True,
+            env=env,
+        )
+    if not FAUXQS_APP.exists() or not NODE.exists():
+        print("installing Node 22 and fauxqs into .cache/bench (npm)", file=sys.stderr)
+        CACHE.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [
+                "npm",
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--silent",
+                "--prefix",
+                str(CACHE),
+                *NPM_PACKAGES,
+            ],
+            check=True,
+        )
+
+
+class Fauxqs:
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [str(NODE), str(ROOT / "bench" / "fauxqs_loopback.mjs"), str(FAUXQS_APP), "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        info = json.loads(self.proc.stdout.readline())
+        self.endpoint = f"http://127.0.0.1:{info['port']}"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def sqs_client(endpoint: str) -> Any:
+    return boto3.client(
+        "sqs",
+        endpoint_url=endpoint,
+        region_name=LOCAL_ENV["AWS_REGION"],
+        aws_access_key_id=LOCAL_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LOCAL_ENV["AWS_SECRET_ACCESS_KEY"],
+        config=Config(max_pool_connections=32, retries={"total_max_attempts": 1}),
+    )
+
+
+def new_queue(sqs: Any, name: str) -> str:
+    return sqs.create_queue(QueueName=f"{name}-{free_port()}")["QueueUrl"]
+
+
+def event_body(event_id: str, n: int) -> str:
+    data = {"n": n, "pad": "x" * PAD}
+    return json.dumps({"id": event_id, "type": "bench.event", "data": data}, separators=(",", ":"))
+
+
+def raw_ceiling(sqs: Any, seconds: float, threads: int) -> float:
+    """Messages/s that boto3 alone pushes through SendMessageBatch(10) to the same server."""
+    url = new_queue(sqs, f"raw{threads}")
+    sent = [0] * threads
+    deadline = time.perf_counter() + seconds
+
+    def loop(worker: int) -> None:
+        n = 0
+        while time.perf_counter() < deadline:
+            entries = []
+            for i in range(10):
+                event_id = f"r{worker}-{n}-{i}"
+                entries.append(
+                    {
+                        "Id": str(i),
+                        "MessageBody": event_body(event_id, n),
+                        "MessageAttributes": {
+                            "event_id": {"DataType": "String", "StringValue": event_id}
+                        },
+                    }
+                )
+            response = sqs.send_message_batch(QueueUrl=url, Entries=entries)
+            assert not response.get("Failed"), response["Failed"]
+            sent[worker] += len(response["Successful"])
+            n += 1
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(loop, range(threads)))
+    return sum(sent) / (time.perf_counter() - started)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def scrape(url: str) -> dict[str, float]:
+    text = requests.get(f"{url}/metrics", timeout=10).text
+    out = {"sqs_requests": 0.0, "enqueued": 0.0}
+    for line in text.splitlines():
+        if line.startswith("app_sqs_requests_total{"):
+            out["sqs_requests"] += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("app_events_enqueued_total "):
+            out["enqueued"] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def queue_ids(sqs: Any, url: str) -> list[str]:
+    """Every message id (event id) in the queue, read with 4 concurrent receivers."""
+    found: list[str] = []
+    lock = threading.Lock()
+
+    def receiver() -> None:
+        empty = 0
+        while empty < 2:
+            messages = sqs.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=0,
+                VisibilityTimeout=3600,
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            empty = empty + 1 if not messages else 0
+            with lock:
+                found.extend(m["MessageAttributes"]["event_id"]["StringValue"] for m in messages)
+
+    with ThreadPoolExecutor(4) as pool:
+        for f in [pool.submit(receiver) for _ in range(4)]:
+            f.result()
+    return found
+
+
+def run(kind: str, clients: int, duration: int, fauxqs: Fauxqs, sqs: Any) -> dict[str, Any]:
+    url = new_queue(sqs, f"{kind}{clients}")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        LOCAL_ENV,
+        QUEUE_URL=url,
+        AWS_ENDPOINT_URL_SQS=fauxqs.endpoint,
+        HOST="127.0.0.1",
+        PORT=str(port),
+        SHUTDOWN_DELAY_SECONDS="0",
+    )
+    cmd = [sys.executable, "-m", "app"] if kind == "app" else [sys.executable, "bench/naive_app.py"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            requests.get(f"{base}/healthz", timeout=1)
+            break
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    with tempfile.TemporaryDirectory() as tmp:
+        prefix = f"{tmp}/ids-"
+        before = scrape(base)
+        cpu_app, cpu_sqs = cpu_seconds(proc.pid), cpu_seconds(fauxqs.proc.pid)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        wrk = subprocess.run(
+            [
+                *("wrk", "-t", str(min(2, clients)), "-c", str(clients), "-d", f"{duration}s"),
+                *("--latency", "-s", str(ROOT / "bench" / "wrk_post.lua"), base, "--"),
+                *(prefix, str(PAD)),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu_app = cpu_seconds(proc.pid) - cpu_app
+        cpu_sqs = cpu_seconds(fauxqs.proc.pid) - cpu_sqs
+        after = scrape(base)
+        acked = [
+            line for p in Path(tmp).glob("ids-*") for line in p.read_text().split("\n") if line
+        ]
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(30)
+    match = re.search(r"^RESULT (.*)$", wrk.stdout, re.MULTILINE)
+    assert match, wrk.stdout + wrk.stderr
+    result = json.loads(match.group(1))
+    seconds = result["duration_us"] / 1e6
+    cpu_wrk = (after_children.ru_utime + after_children.ru_stime) - (
+        children.ru_utime + children.ru_stime
+    )
+    in_queue = queue_ids(sqs, url)
+    in_queue_set = set(in_queue)
+    enqueued = after["enqueued"] - before["enqueued"]
+    return {
+        "kind": kind,
+        "clients": clients,
+        "rate": result["accepted"] / seconds,
+        "p50_ms": result["p50_us"] / 1000,
+        "p99_ms": result["p99_us"] / 1000,
+        "accepted": result["accepted"],
+        "refused": result["refused"] + result["socket_errors"],
+        "requests_per_event": (after["sqs_requests"] - before["sqs_requests"]) / max(enqueued, 1),
+        "cpu_app": cpu_app / seconds,
+        "cpu_sqs": cpu_sqs / seconds,
+        "cpu_wrk": cpu_wrk / seconds,
+        "acked_ids": len(acked),
+        "lost": len(set(acked) - in_queue_set),
+        "duplicates": len(in_queue) - len(in_queue_set),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Throughput of the app against fauxqs.")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--clients", default="1,16,64", help="comma-separated concurrencies")
+    args = parser.parse_args()
+    clients = [int(c) for c in args.clients.split(",")]
+    ensure_tools()
+    fauxqs = Fauxqs()
+    try:
+        sqs = sqs_client(fauxqs.endpoint)
+        ceilings = {t: raw_ceiling(sqs, 5, t) for t in (1, 4)}
+        ceiling = max(ceilings.values())
+        print(f"machine: {os.cpu_count()} CPUs; server: fauxqs 2.4.1 on Node 22, 127.0.0.1")
+        print(
+            "raw boto3 SendMessageBatch(10) ceiling: "
+            + ", ".join(f"{t} thread(s) {r:,.0f} msg/s" for t, r in ceilings.items())
+        )
+        rows = [
+            run(kind, c, args.duration, fauxqs, sqs) for c in clients for kind in ("app", "naive")
+        ]
+    finally:
+        fauxqs.stop()
+    header = (
+        f"{'variant':<7} {'clients':>7} {'events/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'SQS req/event':>13} {'CPU app':>7} {'fauxqs':>6} {'wrk':>5} "
+        f"{'202s':>7} {'lost':>4} {'dups':>4} {'non-202':>7}"
+    )
+    print(header)
+    for r in rows:
+        print(
+            f"{r['kind']:<7} {r['clients']:>7} {r['rate']:>9,.0f} {r['p50_ms']:>7.2f} "
+            f"{r['p99_ms']:>7.2f} {r['requests_per_event']:>13.3f} {r['cpu_app']:>7.0%} "
+            f"{r['cpu_sqs']:>6.0%} {r['cpu_wrk']:>5.0%} {r['acked_ids']:>7} {r['lost']:>4} "
+            f"{r['duplicates']:>4} {r['refused']:>7}"
+        )
+    by = {(r["kind"], r["clients"]): r for r in rows}
+    top = max(clients)
+    app, naive = by[("app", top)], by[("naive", top)]
+    goals = [
+        (f"app/naive throughput at {top} clients >= 5x", app["rate"] / naive["rate"], 5.0),
+        (f"app/raw ceiling at {top} clients >= 0.5", app["rate"] / ceiling, 0.5),
+    ]
+    print("goals:")
+    for name, value, target in goals:
+        print(f"  {name}: {value:.2f} -> {'met' if value >= target else 'MISSED'}")
+    per_event = app["requests_per_event"]
+    print(
+        f"  SQS requests per event at {top} clients <= 0.2: {per_event:.3f} -> "
+        f"{'met' if per_event <= 0.2 else 'MISSED'}"
+    )
+    lost = sum(r["lost"] for r in rows)
+    verdict = "met" if not lost else "MISSED"
+    print(f"  nothing lost (every 202'd id in the queue): {lost} lost -> {verdict}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,360 @@
+"""The batching logic in-process, against a scripted SendMessageBatch."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
+
+from app.batcher import MAX_BATCH_ENTRIES, Batcher, SendError, entry_size
+from app.metrics import Metrics
+
+LIMIT = 262_144
+ATTR = "event_id"
+
+
+class FakeSqs:
+    """Records every call; `behaviour(entries, call_no)` returns the response or raises."""
+
+    def __init__(
+        self,
+        behaviour: Callable[[list[dict[str, Any]], int], dict[str, Any]] | None = None,
+        delay: float = 0.0,
+    ) -> None:
+        self.calls: list[list[dict[str, Any]]] = []
+        self.accepted: list[str] = []
+        self.behaviour = behaviour or (lambda entries, n: ok(entries))
+        self.delay = delay
+        self._lock = threading.Lock()
+
+    def __call__(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
+        with self._lock:
+            self.calls.append([dict(e) for e in entries])
+            n = len(self.calls)
+        if self.delay:
+            time.sleep(self.delay)
+        response = self.behaviour(entries, n)
+        failed = {f["Id"] for f in response.get("Failed", [])}
+        with self._lock:
+            self.accepted += [
+                e["MessageAttributes"][ATTR]["StringValue"]
+                for e in entries
+                if e["Id"] not in failed
+                and e["Id"] in {s["Id"] for s in response.get("Successful", [])}
+            ]
+        return response
+
+
+def ok(entries: list[dict[str, Any]], failed_ids: frozenset[str] = frozenset()) -> dict[str, Any]:
+    return {
+        "Successful": [
+            {"Id": e["Id"], "MessageId": "m" + e["Id"]}
+            for e in entries
+            if e["Id"] not in failed_ids
+        ],
+        "Failed": [
+            {"Id": e["Id"], "SenderFault": False, "Code": "InternalError", "Message": "boom"}
+            for e in entries
+            if e["Id"] in failed_ids
+        ],
+    }
+
+
+def ids_of(entries: list[dict[str, Any]]) -> list[str]:
+    return [e["MessageAttributes"][ATTR]["StringValue"] for e in entries]
+
+
+def make(fake: FakeSqs, **kwargs: Any) -> tuple[Batcher, Metrics]:
+    metrics = Metrics()
+    options: dict[str, Any] = {
+        "attribute_name": ATTR,
+        "max_batch_bytes": LIMIT,
+        "backoff_base": 0.001,
+        "backoff_cap": 0.005,
+    }
+    options.update(kwargs)
+    batcher = Batcher(fake, metrics, **options)
+    batcher.start()
+    return batcher, metrics
+
+
+async def send_all(batcher: Batcher, ids: list[str], body: str = "{}") -> list[Any]:
+    return await asyncio.gather(*(batcher.send(i, body) for i in ids), return_exceptions=True)
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def test_concurrent_events_are_coalesced_into_batches_of_at_most_ten():
+    async def main():
+        fake = FakeSqs(delay=0.02)
+        batcher, metrics = make(fake, threads=1, max_wait=0.005)
+        ids = [f"e{i}" for i in range(35)]
+        results = await send_all(batcher, ids)
+        await batcher.close()
+        return fake, metrics, results, ids
+
+    fake, metrics, results, ids = run(main())
+    assert results == [None] * 35
+    assert sorted(fake.accepted) == sorted(ids)
+    sizes = [len(c) for c in fake.calls]
+    assert max(sizes) == MAX_BATCH_ENTRIES
+    assert len(fake.calls) <= 5  # 1 that left at once, then full batches
+    assert metrics.enqueued.value() == 35
+    assert metrics.batch_size.count == len(fake.calls)
+    for call in fake.calls:
+        assert [e["Id"] for e in call] == [str(i) for i in range(len(call))]  # distinct Ids
+
+
+def test_an_idle_service_sends_at_once_instead_of_lingering():
+    async def main():
+        fake = FakeSqs()
+        batcher, _ = make(fake, max_wait=1.0)
+        started = time.perf_counter()
+        await batcher.send("alone", "{}")
+        elapsed = time.perf_counter() - started
+        await batcher.close()
+        return elapsed
+
+    assert run(main()) < 0.5
+
+
+def test_a_busy_service_lingers_to_fill_batches():
+    async def main():
+        fake = FakeSqs(delay=0.05)
+        batcher, _ = make(fake, threads=4, max_wait=0.03)
+        first = asyncio.ensure_future(batcher.send("first", "{}"))
+        await asyncio.sleep(0.01)  # "first" is in flight: later events wait to be batched
+        rest = []
+        for i in range(5):
+            rest.append(asyncio.ensure_future(batcher.send(f"r{i}", "{}")))
+            await asyncio.sleep(0.002)
+        await asyncio.gather(first, *rest)
+        await batcher.close()
+        return fake
+
+    fake = run(main())
+    assert [ids_of(c) for c in fake.calls] == [["first"], [f"r{i}" for i in range(5)]]
+
+
+def test_a_batch_never_exceeds_the_total_payload_limit():
+    async def main():
+        fake = FakeSqs(delay=0.01)
+        batcher, _ = make(fake, threads=1)
+        body = "x" * 100_000
+        results = await send_all(batcher, [f"big{i}" for i in range(7)], body)
+        await batcher.close()
+        return fake, results, body
+
+    fake, results, body = run(main())
+    assert results == [None] * 7
+    for call in fake.calls:
+        total = sum(entry_size(i, body, ATTR) for i in ids_of(call))
+        assert total <= LIMIT
+        assert len(call) <= 2
+    assert sorted(fake.accepted) == sorted(f"big{i}" for i in range(7))
+
+
+def test_failed_entries_are_retried_and_only_answered_when_accepted():
+    attempts: dict[str, int] = {}
+
+    def behaviour(entries, n):
+        # Even-numbered events fail (SenderFault false) on their first attempt only.
+        failed = set()
+        for entry, event_id in zip(entries, ids_of(entries), strict=True):
+            attempts[event_id] = attempts.get(event_id, 0) + 1
+            if int(event_id[1:]) % 2 == 0 and attempts[event_id] == 1:
+                failed.add(entry["Id"])
+        return ok(entries, frozenset(failed))
+
+    async def main():
+        fake = FakeSqs(behaviour, delay=0.01)
+        batcher, metrics = make(fake, threads=1)
+        ids = [f"p{i}" for i in range(6)]
+        results = await send_all(batcher, ids)
+        await batcher.close()
+        return fake, metrics, results, ids
+
+    fake, metrics, results, ids = run(main())
+    assert results == [None] * 6
+    assert sorted(fake.accepted) == sorted(ids)  # each exactly once
+    assert attempts == {"p0": 2, "p1": 1, "p2": 2, "p3": 1, "p4": 2, "p5": 1}
+    assert metrics.retries.value() == 3
+    assert metrics.sqs_requests.value("partial") >= 1
+    # A batch that mixed successes and failures: the successes were not sent again.
+    mixed = [c for c in fake.calls if {"p1", "p2"} <= set(ids_of(c))]
+    assert mixed
+
+
+def test_retries_exhausted_is_503_and_never_acknowledged():
+    async def main():
+        fake = FakeSqs(lambda entries, n: ok(entries, frozenset({"0"})))
+        batcher, metrics = make(fake, threads=1, max_attempts=3)
+        [result] = await send_all(batcher, ["doomed"])
+        await batcher.close()
+        return fake, metrics, result
+
+    fake, metrics, result = run(main())
+    assert isinstance(result, SendError)
+    assert (result.status, result.reason) == (503, "sqs_unavailable")
+    assert "3 attempt(s)" in result.message
+    assert "InternalError" in result.message
+    assert len(fake.calls) == 3
+    assert fake.accepted == []
+    assert metrics.enqueued.value() == 0
+    assert metrics.failed.value("sqs_unavailable") == 1
+
+
+def test_an_entry_missing_from_the_response_is_not_acknowledged():
+    def behaviour(entries, n):
+        return {"Successful": [], "Failed": []} if n == 1 else ok(entries)
+
+    async def main():
+        fake = FakeSqs(behaviour)
+        batcher, _ = make(fake)
+        result = await send_all(batcher, ["ghost"])
+        await batcher.close()
+        return fake, result
+
+    fake, result = run(main())
+    assert result == [None]
+    assert len(fake.calls) == 2
+
+
+def test_a_sender_fault_is_not_retried():
+    def behaviour(entries, n):
+        return {
+            "Successful": [],
+            "Failed": [
+                {"Id": "0", "SenderFault": True, "Code": "InvalidMessageContents", "Message": "x"}
+            ],
+        }
+
+    async def main():
+        fake = FakeSqs(behaviour)
+        batcher, _ = make(fake)
+        [result] = await send_all(batcher, ["bad"])
+        await batcher.close()
+        return fake, result
+
+    fake, result = run(main())
+    assert isinstance(result, SendError)
+    assert result.status == 400
+    assert "InvalidMessageContents" in result.message
+    assert len(fake.calls) == 1
+
+
+def test_a_failed_call_is_retried_for_transient_errors_only():
+    attempts: dict[str, int] = {}
+
+    def flaky(entries, n):
+        # Per event: connection refused, then throttled, then accepted.
+        tries = set()
+        for event_id in ids_of(entries):
+            attempts[event_id] = attempts.get(event_id, 0) + 1
+            tries.add(attempts[event_id])
+        if 1 in tries:
+            raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
+        if 2 in tries:
+            raise ClientError({"Error": {"Code": "ThrottlingException"}}, "SendMessageBatch")
+        return ok(entries)
+
+    def denied(entries, n):
+        raise ClientError(
+            {
+                "Error": {"Code": "AccessDenied", "Message": "no"},
+                "ResponseMetadata": {"HTTPStatusCode": 403},
+            },
+            "SendMessageBatch",
+        )
+
+    async def main():
+        fake_flaky, fake_denied = FakeSqs(flaky), FakeSqs(denied)
+        b1, m1 = make(fake_flaky, threads=1, backoff_base=0.0, backoff_cap=0.0)
+        b2, _ = make(fake_denied, max_attempts=4)
+        r1 = await send_all(b1, ["a", "b"])
+        r2 = await send_all(b2, ["c"])
+        await b1.close()
+        await b2.close()
+        return fake_flaky, m1, r1, fake_denied, r2
+
+    fake_flaky, m1, r1, fake_denied, r2 = run(main())
+    assert r1 == [None, None]
+    # Jittered backoff may split the two, but each got exactly two failed attempts.
+    for event_id in ("a", "b"):
+        assert sum(event_id in ids_of(c) for c in fake_flaky.calls) == 3
+    assert m1.sqs_requests.value("error") >= 2
+    assert isinstance(r2[0], SendError)
+    assert r2[0].status == 503
+    assert "AccessDenied" in r2[0].message
+    assert len(fake_denied.calls) == 1
+
+
+def test_the_deadline_bounds_retries():
+    async def main():
+        fake = FakeSqs(lambda entries, n: ok(entries, frozenset({"0"})), delay=0.05)
+        batcher, _ = make(fake, max_attempts=10, timeout=0.2, backoff_base=0.05, backoff_cap=0.05)
+        started = time.perf_counter()
+        [result] = await send_all(batcher, ["slow"])
+        elapsed = time.perf_counter() - started
+        await batcher.close()
+        return result, elapsed, fake
+
+    result, elapsed, fake = run(main())
+    assert isinstance(result, SendError)
+    assert result.status == 503
+    assert elapsed < 1.0
+    assert 1 < len(fake.calls) < 10
+
+
+def test_overload_and_shutdown_refuse_new_events_and_close_flushes_in_flight():
+    async def main():
+        release = threading.Event()
+
+        def blocked(entries, n):
+            release.wait(5)
+            return ok(entries)
+
+        fake = FakeSqs(blocked)
+        batcher, metrics = make(fake, threads=1, max_pending=10)
+        accepted = [asyncio.ensure_future(batcher.send(f"k{i}", "{}")) for i in range(10)]
+        await asyncio.sleep(0.05)
+        with pytest.raises(SendError) as overloaded:
+            await batcher.send("one-too-many", "{}")
+        closing = asyncio.ensure_future(batcher.close())
+        await asyncio.sleep(0.05)
+        with pytest.raises(SendError) as shutting:
+            await batcher.send("late", "{}")
+        assert not closing.done()  # waits for the in-flight events
+        release.set()
+        await closing
+        results = await asyncio.gather(*accepted)
+        return overloaded.value, shutting.value, results, fake, metrics
+
+    overloaded, shutting, results, fake, metrics = run(main())
+    assert (overloaded.status, overloaded.reason) == (503, "overloaded")
+    assert (shutting.status, shutting.reason) == (503, "shutting_down")
+    assert results == [None] * 10
+    assert sorted(fake.accepted) == sorted(f"k{i}" for i in range(10))
+    assert metrics.in_flight.value() == 0
+
+
+def test_a_client_that_goes_away_does_not_cancel_its_entry():
+    async def main():
+        fake = FakeSqs(delay=0.05)
+        batcher, metrics = make(fake)
+        task = asyncio.ensure_future(batcher.send("gone", "{}"))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        await batcher.close()
+        return fake, metrics
+
+    fake, metrics = run(main())
+    assert fake.accepted == ["gone"]
+    assert metrics.enqueued.value() == 1

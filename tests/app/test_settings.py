@@ -1,0 +1,88 @@
+"""Settings validation: every bad value is named with what is allowed, all at once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from app.settings import Settings, SettingsError
+from tests.app.conftest import ROOT
+
+QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/events"
+
+
+def test_defaults():
+    s = Settings.from_env({"QUEUE_URL": QUEUE, "AWS_REGION": "us-east-1"})
+    assert (s.host, s.port) == ("0.0.0.0", 8080)
+    assert s.queue_url == QUEUE
+    assert s.sqs_endpoint_url is None
+    assert s.shutdown_delay_seconds + s.request_timeout_seconds <= 19
+
+
+def test_overrides_and_endpoint():
+    s = Settings.from_env(
+        {
+            "QUEUE_URL": "http://127.0.0.1:4566/000000000000/q.fifo",
+            "AWS_DEFAULT_REGION": "eu-west-2",
+            "PORT": "9000",
+            "HOST": "127.0.0.1",
+            "BATCH_MAX_WAIT_MS": "0",
+            "SENDER_THREADS": "8",
+            "LOG_LEVEL": "debug",
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:4566",
+            "AWS_ENDPOINT_URL_SQS": "http://127.0.0.1:4567",
+        }
+    )
+    assert (s.region, s.port, s.host, s.batch_max_wait_ms) == ("eu-west-2", 9000, "127.0.0.1", 0)
+    assert (s.sender_threads, s.log_level) == (8, "DEBUG")
+    assert s.sqs_endpoint_url == "http://127.0.0.1:4567"  # the service-specific one wins
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, ["QUEUE_URL is required", "AWS_REGION is required"]),
+        ({"QUEUE_URL": "events"}, ["QUEUE_URL='events' is invalid: allowed an http(s)"]),
+        ({"QUEUE_URL": "https://sqs.x/123/bad name"}, ["QUEUE_URL="]),
+        ({"AWS_REGION": "US_EAST"}, ["AWS_REGION='US_EAST' is invalid"]),
+        ({"PORT": "http"}, ["PORT='http' is invalid: allowed an integer 1-65535"]),
+        ({"PORT": "70000"}, ["PORT='70000' is invalid"]),
+        ({"BATCH_MAX_WAIT_MS": "-1"}, ["BATCH_MAX_WAIT_MS='-1' is invalid: allowed"]),
+        ({"SENDER_THREADS": "0"}, ["SENDER_THREADS='0' is invalid: allowed an integer 1-64"]),
+        ({"SEND_MAX_ATTEMPTS": "11"}, ["SEND_MAX_ATTEMPTS='11' is invalid"]),
+        ({"REQUEST_TIMEOUT_SECONDS": "0.5"}, ["REQUEST_TIMEOUT_SECONDS='0.5' is invalid"]),
+        ({"MAX_PENDING_EVENTS": "5"}, ["MAX_PENDING_EVENTS='5' is invalid"]),
+        ({"SHUTDOWN_DELAY_SECONDS": "16"}, ["SHUTDOWN_DELAY_SECONDS='16' is invalid"]),
+        ({"LOG_LEVEL": "loud"}, ["LOG_LEVEL='loud' is invalid: allowed one of DEBUG, INFO"]),
+        ({"AWS_ENDPOINT_URL_SQS": "127.0.0.1:4566"}, ["AWS_ENDPOINT_URL_SQS/AWS_ENDPOINT_URL="]),
+        (
+            {"SHUTDOWN_DELAY_SECONDS": "10", "REQUEST_TIMEOUT_SECONDS": "10"},
+            ["SHUTDOWN_DELAY_SECONDS + REQUEST_TIMEOUT_SECONDS = 20 is too long"],
+        ),
+    ],
+)
+def test_invalid_values_are_named_with_what_is_allowed(env, expected):
+    base = {"QUEUE_URL": QUEUE, "AWS_REGION": "us-east-1"} if env else {}
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({**base, **env})
+    for fragment in expected:
+        assert any(fragment in p for p in info.value.problems), info.value.problems
+    assert len(info.value.problems) == len(expected)
+
+
+def test_the_process_refuses_to_start_with_a_clear_message():
+    result = subprocess.run(
+        [sys.executable, "-m", "app"],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "PORT": "x"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "QUEUE_URL is required" in result.stderr
+    assert "PORT='x' is invalid" in result.stderr
+    assert "Traceback" not in result.stderr
