@@ -94,7 +94,6 @@ class Tail:
 
 def banner(stack: LocalStack) -> str:
     s = stack.settings
-    assert stack.queues is not None
     url = stack.app_url
     return f"""
 Local data path is up (stack config: Pulumi.yaml + Pulumi.{s.stack}.yaml), all on 127.0.0.1:

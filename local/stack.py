@@ -238,7 +238,7 @@ class LocalStack:
         self.fauxqs: FauxqsServer | None = None
         self.dynamodb_server = MotoProcess(workdir / "dynamodb.log")
         self.sqs_endpoint = ""
-        self.queues: Queues | None = None
+        self._queues: Queues | None = None
         self.table_name = f"{self.name}-idempotency"
         self.app: AppProcess | None = None
         self.app_port = app_port or free_port()
@@ -268,7 +268,7 @@ class LocalStack:
             self.sqs_server = MotoServer().start()
             self.sqs_endpoint = self.sqs_server.endpoint
         s = self.settings
-        self.queues = create_queues(
+        self._queues = create_queues(
             self.sqs(),
             f"{self.name}-events",
             visibility_timeout_seconds=s.visibility_timeout_seconds,
@@ -282,7 +282,6 @@ class LocalStack:
 
     def start_app(self) -> AppProcess:
         """Start (or restart, on the same port) `python -m app` and wait until it is healthy."""
-        assert self.queues is not None
         env = _clean_env()
         env.update(
             QUEUE_URL=self.queues.url,
@@ -312,7 +311,6 @@ class LocalStack:
 
     def start_event_source(self) -> None:
         """`max_concurrency` pollers, each invoking its own execution environment."""
-        assert self.queues is not None
         s = self.settings
         self._handler_log = self.handler_log_path.open("ab", buffering=0)
         for _ in range(s.max_concurrency):
@@ -382,6 +380,12 @@ class LocalStack:
         self.close()
 
     # -- clients and introspection ----------------------------------------------------------
+
+    @property
+    def queues(self) -> Queues:
+        if self._queues is None:
+            raise RuntimeError("the local stack is not started")
+        return self._queues
 
     @property
     def app_url(self) -> str:

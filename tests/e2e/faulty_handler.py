@@ -1,4 +1,5 @@
-"""The real consumer with faults injected, run under awslambdaric by the e2e tests.
+"""The real consumer with faults injected, run under awslambdaric by the e2e tests (never
+imported by the tests themselves: importing it patches `handlers.events`).
 
 - `FAULT_FAIL_PERCENT` (0-100): that share of event ids (chosen by CRC32 of the id) fails
   its first processing attempt, then succeeds: a transient error in the side effect. The
@@ -10,20 +11,16 @@
 from __future__ import annotations
 
 import os
-import zlib
 from pathlib import Path
 from typing import Any
 
 from contract import Event
 from handlers import consumer, events
+from tests.e2e.faults import fails_first_time
 
 _real_process_event = events.process_event
 _fault_dir = Path(os.environ["FAULT_DIR"])
 _fail_percent = int(os.environ.get("FAULT_FAIL_PERCENT", "0"))
-
-
-def fails_first_time(event_id: str, percent: int) -> bool:
-    return zlib.crc32(event_id.encode()) % 100 < percent
 
 
 def _process_event(event: Event) -> dict[str, Any] | None:

@@ -36,7 +36,6 @@ RETRIED = 100  # events a client posts twice with the same id (a producer's retr
 def inject_poison(stack: LocalStack) -> dict[str, str]:
     """Messages no handler can ever apply, sent straight to the queue (past the app's
     validation): body -> the event_id attribute it carries."""
-    assert stack.queues is not None
     sqs = stack.sqs()
     poison = {
         "not json at all": "poison-not-json",
@@ -53,7 +52,6 @@ def inject_poison(stack: LocalStack) -> dict[str, str]:
 
 
 def assert_queue_matches_settings(stack: LocalStack) -> None:
-    assert stack.queues is not None
     s = stack.settings
     attrs: dict[str, Any] = stack.sqs().get_queue_attributes(
         QueueUrl=stack.queues.url, AttributeNames=["All"]
@@ -74,7 +72,6 @@ def test_every_acknowledged_event_is_applied_once_and_poison_ends_in_the_dlq(
     start_stack: Any, fast_settings: Any
 ) -> None:
     stack: LocalStack = start_stack(fast_settings, sqs_backend="fauxqs")
-    assert stack.queues is not None
     assert_queue_matches_settings(stack)
     sqs = stack.sqs()
 

@@ -1,0 +1,138 @@
+"""`python -m local.demo` as a newcomer runs it: up, an event over HTTP shown as handled,
+then SIGINT (Ctrl-C) or SIGTERM stops every process it started."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from local.servers import LOCAL_ENV, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid`, from /proc (children of children included)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        parents[int(stat.parent.name)] = int(fields[1])
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+class Demo:
+    def __init__(self, port: int) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(LOCAL_ENV, PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "local.demo", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # the finalizer can kill the whole group
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, pattern: str, timeout: float) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.lines):
+                match = re.search(pattern, line)
+                if match:
+                    return match
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"no line matching {pattern!r}; output:\n" + "\n".join(self.lines))
+
+
+@pytest.fixture
+def run_demo() -> Iterator[type[Demo]]:
+    started: list[Demo] = []
+
+    class Tracked(Demo):
+        def __init__(self, port: int) -> None:
+            super().__init__(port)
+            started.append(self)
+
+    yield Tracked
+    for demo in started:
+        # A backstop only: the test itself stops the demo gracefully.
+        if demo.proc.poll() is None:
+            for pid in descendants(demo.proc.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            os.killpg(demo.proc.pid, signal.SIGKILL)
+            demo.proc.wait(10)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.timeout(60)
+def test_demo_shows_an_event_handled_and_stops_everything(
+    run_demo: type[Demo], stop_signal: signal.Signals
+) -> None:
+    port = free_port()
+    demo = run_demo(port)
+    demo.wait_for(r"Press Ctrl-C to stop everything", 40)
+    curl = demo.wait_for(r"curl -sS -X POST (http://127\.0\.0\.1:\d+)/events", 1)
+    assert curl.group(1) == f"http://127.0.0.1:{port}"
+    assert "visibility 180 s, maxReceiveCount 5" in "\n".join(demo.lines)  # Pulumi.dev.yaml
+
+    event_id = f"demo-{uuid.uuid4().hex[:12]}"
+    response = requests.post(
+        f"{curl.group(1)}/events",
+        json={"id": event_id, "type": "demo.hello", "data": {"n": 1}},
+        timeout=10,
+    )
+    assert response.status_code == 202
+    demo.wait_for(rf"handler \| event applied event_id={event_id} event_type=demo\.hello", 30)
+    demo.wait_for(rf"app +\| POST /events -> 202 id={event_id}", 5)
+
+    children = descendants(demo.proc.pid)
+    # The app, moto's DynamoDB process and one function process per poller that got work.
+    assert len(children) >= 3, children
+    demo.proc.send_signal(stop_signal)
+    assert demo.proc.wait(30) == 0
+    demo.wait_for(r"^stopped: ", 1)
+    deadline = time.monotonic() + 5
+    while any(alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [pid for pid in children if alive(pid)] == []
