@@ -170,7 +170,7 @@ def idempotency_ceiling(stack: LocalStack, threads: int, seconds: float = 3.0) -
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--stack", default="dev")
