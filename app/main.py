@@ -38,8 +38,15 @@ log = logging.getLogger("app")
 IDLE_CONNECTIONS_GRACE_SECONDS = 1.0
 
 
-async def serve(settings: Settings) -> None:
+async def flush_logs_periodically(handler: logs.BufferedHandler) -> None:
+    while True:
+        await asyncio.sleep(logs.FLUSH_SECONDS)
+        handler.flush_now()
+
+
+async def serve(settings: Settings, log_handler: logs.BufferedHandler) -> None:
     loop = asyncio.get_running_loop()
+    flusher = loop.create_task(flush_logs_periodically(log_handler))
     client = sqs.make_client(settings)
     metrics = Metrics()
     batcher = Batcher(
@@ -95,6 +102,7 @@ async def serve(settings: Settings) -> None:
             "unsettled": batcher.unsettled,
         },
     )
+    flusher.cancel()
 
 
 def main() -> None:
@@ -103,5 +111,8 @@ def main() -> None:
     except SettingsError as exc:
         print(f"app: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    logs.configure(settings.log_level)
-    asyncio.run(serve(settings))
+    log_handler = logs.configure(settings.log_level)
+    try:
+        asyncio.run(serve(settings, log_handler))
+    finally:
+        log_handler.flush_now()

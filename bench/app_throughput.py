@@ -6,8 +6,9 @@ One run, one server, so the figures are comparable as ratios:
    per request) at 1, 16 and 64 concurrent clients, driven by wrk (C, event-driven; its CPU
    use is printed so it can be seen not to be the bottleneck).
 For each: accepted events/s, p50/p99 latency, SQS requests per event (from the app's own
-counters), CPU used by the app, fauxqs and wrk, and a loss check: every id that got a 202
-must be in the queue.
+counters), CPU used by the app (split into its event-loop thread and its other threads, i.e.
+boto3, per accepted event), fauxqs and wrk, and a loss check: every id that got a 202 must be
+in the queue.
 
     .venv/bin/python bench/app_throughput.py [--duration 10] [--clients 1,16,64]
 
@@ -147,9 +148,15 @@ def raw_ceiling(sqs: Any, seconds: float, threads: int) -> float:
     return sum(sent) / (time.perf_counter() - started)
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def cpu_seconds(pid: int, stat: str = "") -> float:
+    fields = Path(stat or f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def loop_thread_seconds(pid: int) -> float:
+    """CPU of the process's main thread, which runs the event loop (HTTP, validation, logs);
+    the rest of the process's CPU is its other threads, i.e. boto3 in the senders."""
+    return cpu_seconds(pid, f"/proc/{pid}/task/{pid}/stat")
 
 
 def scrape(url: str) -> dict[str, float]:
@@ -213,6 +220,7 @@ def run(kind: str, clients: int, duration: int, fauxqs: Fauxqs, sqs: Any) -> dic
         prefix = f"{tmp}/ids-"
         before = scrape(base)
         cpu_app, cpu_sqs = cpu_seconds(proc.pid), cpu_seconds(fauxqs.proc.pid)
+        cpu_loop = loop_thread_seconds(proc.pid)
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         wrk = subprocess.run(
             [
@@ -226,6 +234,7 @@ def run(kind: str, clients: int, duration: int, fauxqs: Fauxqs, sqs: Any) -> dic
         )
         after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu_app = cpu_seconds(proc.pid) - cpu_app
+        cpu_loop = loop_thread_seconds(proc.pid) - cpu_loop
         cpu_sqs = cpu_seconds(fauxqs.proc.pid) - cpu_sqs
         after = scrape(base)
         acked = [
@@ -253,6 +262,8 @@ def run(kind: str, clients: int, duration: int, fauxqs: Fauxqs, sqs: Any) -> dic
         "refused": result["refused"] + result["socket_errors"],
         "requests_per_event": (after["sqs_requests"] - before["sqs_requests"]) / max(enqueued, 1),
         "cpu_app": cpu_app / seconds,
+        "loop_ms_per_event": 1000 * cpu_loop / max(result["accepted"], 1),
+        "other_ms_per_event": 1000 * (cpu_app - cpu_loop) / max(result["accepted"], 1),
         "cpu_sqs": cpu_sqs / seconds,
         "cpu_wrk": cpu_wrk / seconds,
         "acked_ids": len(acked),
@@ -285,7 +296,8 @@ def main() -> None:
         fauxqs.stop()
     header = (
         f"{'variant':<7} {'clients':>7} {'events/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'SQS req/event':>13} {'CPU app':>7} {'fauxqs':>6} {'wrk':>5} "
+        f"{'SQS req/event':>13} {'CPU app':>7} {'loop ms/ev':>10} {'boto3 ms/ev':>11} "
+        f"{'fauxqs':>6} {'wrk':>5} "
         f"{'202s':>7} {'lost':>4} {'dups':>4} {'non-202':>7}"
     )
     print(header)
@@ -293,6 +305,7 @@ def main() -> None:
         print(
             f"{r['kind']:<7} {r['clients']:>7} {r['rate']:>9,.0f} {r['p50_ms']:>7.2f} "
             f"{r['p99_ms']:>7.2f} {r['requests_per_event']:>13.3f} {r['cpu_app']:>7.0%} "
+            f"{r['loop_ms_per_event']:>10.3f} {r['other_ms_per_event']:>11.3f} "
             f"{r['cpu_sqs']:>6.0%} {r['cpu_wrk']:>5.0%} {r['acked_ids']:>7} {r['lost']:>4} "
             f"{r['duplicates']:>4} {r['refused']:>7}"
         )

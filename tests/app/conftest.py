@@ -40,6 +40,17 @@ class AppProcess:
         lines = self.log_path.read_text().splitlines()
         return [json.loads(line) for line in lines if line.startswith("{")]
 
+    def log_line(self, **fields: Any) -> dict[str, Any]:
+        """The first log line with these fields; the app flushes its log every 0.2 s."""
+        deadline = time.monotonic() + 3
+        while True:
+            for line in self.logs():
+                if all(line.get(k) == v for k, v in fields.items()):
+                    return line
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no log line with {fields}: {self.log_path.read_text()}")
+            time.sleep(0.05)
+
     def terminate(self, timeout: float = 30) -> int:
         self.proc.send_signal(signal.SIGTERM)
         return self.wait(timeout)

@@ -8,6 +8,7 @@ the request before moto sees it, so moto never stores them, and adds them to the
 - `flaky-*`: the first attempt fails (InternalError), later attempts pass through.
 - `doomed-*`: every attempt fails.
 - `boom-*`: the first call containing it fails as a whole with HTTP 500 (InternalError).
+- `slow-*`: the call containing it is held for SLOW_SECONDS before it goes to moto.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import http.client
 import json
 import threading
+import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -22,6 +24,7 @@ from typing import Any
 from local.servers import free_port
 
 TARGET = "AmazonSQS.SendMessageBatch"
+SLOW_SECONDS = 4.0
 
 
 class FaultProxy:
@@ -46,6 +49,11 @@ class FaultProxy:
                     request = json.loads(body)
                     keep = []
                     whole_call_error = False
+                    if any(
+                        e["MessageAttributes"]["event_id"]["StringValue"].startswith("slow-")
+                        for e in request["Entries"]
+                    ):
+                        time.sleep(SLOW_SECONDS)
                     with proxy._lock:
                         proxy.batch_calls += 1
                         for entry in request["Entries"]:

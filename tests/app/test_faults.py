@@ -163,6 +163,26 @@ def test_sigterm_under_concurrent_load_keeps_every_acknowledged_event(
     assert any(x["message"] == "stopped" and x["unsettled"] == 0 for x in app.logs())
 
 
+def test_sigterm_waits_for_a_request_whose_send_is_still_in_flight(moto, sqs, queue_url, tmp_path):
+    with FaultProxy(moto.port) as proxy:
+        app = start_app(app_env(queue_url, proxy.endpoint), tmp_path / "app.log")
+        try:
+            with ThreadPoolExecutor(1) as pool:
+                pending = pool.submit(app.post, {"id": "slow-1", "type": "a.b", "data": {}})
+                time.sleep(0.5)  # the SendMessageBatch call is now held by the proxy
+                signalled = time.monotonic()
+                app.proc.send_signal(15)
+                response = pending.result(timeout=30)
+            rc = app.wait(30)
+        finally:
+            app.kill()
+    assert response.status_code == 202
+    assert rc == 0
+    assert time.monotonic() - signalled < 8  # the 4 s hold, then a prompt exit
+    assert [json.loads(m["Body"])["id"] for m in drain(sqs, queue_url)] == ["slow-1"]
+    assert proxy.attempts["slow-1"] == 1
+
+
 def test_a_queue_that_does_not_exist_is_503_not_retried_forever(moto, tmp_path):
     missing = f"{moto.endpoint}/123456789012/missing-{free_port()}"
     app = start_app(app_env(missing, moto.endpoint), tmp_path / "app.log")

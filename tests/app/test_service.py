@@ -43,7 +43,7 @@ def test_happy_path_enqueues_the_event_exactly_as_sent_with_its_id(svc):
     [message] = drain(sqs, url)
     assert json.loads(message["Body"]) == sent
     assert message["MessageAttributes"][EVENT_ID_ATTRIBUTE]["StringValue"] == "order-1"
-    line = next(x for x in app.logs() if x.get("request_id") == "req-123")
+    line = app.log_line(request_id="req-123")
     assert line["status"] == 202
     assert line["event_id"] == "order-1"
 
