@@ -62,6 +62,7 @@ class Demo:
             start_new_session=True,  # the finalizer can kill the whole group
         )
         self.lines: list[str] = []
+        self.children: set[int] = set()  # recorded by the test while the demo runs
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -95,12 +96,13 @@ def run_demo() -> Iterator[type[Demo]]:
     yield Tracked
     for demo in started:
         # A backstop only: the test itself stops the demo gracefully.
-        if demo.proc.poll() is None:
-            for pid in descendants(demo.proc.pid):
+        for pid in (demo.children | descendants(demo.proc.pid)) - {demo.proc.pid}:
+            if alive(pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
+        if demo.proc.poll() is None:
             os.killpg(demo.proc.pid, signal.SIGKILL)
-            demo.proc.wait(10)
+        demo.proc.wait(10)
 
 
 @pytest.mark.slow
@@ -126,7 +128,7 @@ def test_demo_shows_an_event_handled_and_stops_everything(
     demo.wait_for(rf"handler \| event applied event_id={event_id} event_type=demo\.hello", 30)
     demo.wait_for(rf"app +\| POST /events -> 202 id={event_id}", 5)
 
-    children = descendants(demo.proc.pid)
+    children = demo.children = descendants(demo.proc.pid)
     # The app, moto's DynamoDB process and one function process per poller that got work.
     assert len(children) >= 3, children
     demo.proc.send_signal(stop_signal)
