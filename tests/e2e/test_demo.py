@@ -138,3 +138,52 @@ def test_demo_shows_an_event_handled_and_stops_everything(
     while any(alive(pid) for pid in children) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert [pid for pid in children if alive(pid)] == []
+
+
+def test_log_lines_are_shown_readably() -> None:
+    from local.demo import format_line
+
+    applied = (
+        '{"level":"INFO","message":"event applied","event_id":"e-1","event_type":"a.b",'
+        '"cold_start":true,"function_request_id":"r"}'
+    )
+    assert format_line("handler", applied) == (
+        "handler | event applied event_id=e-1 event_type=a.b [cold start]"
+    )
+    failed = (
+        '{"level":"WARNING","message":"record failed","event_id":"p","reason":"invalid_event",'
+        '"field":"type","receive_count":2,"cold_start":false}'
+    )
+    assert format_line("handler", failed) == (
+        "handler | WARNING record failed event_id=p reason=invalid_event field=type receive_count=2"
+    )
+    emf = (
+        '{"_aws":{"CloudWatchMetrics":[{"Metrics":[{"Name":"ProcessedRecords"},'
+        '{"Name":"FailedRecords"}]}]},"ProcessedRecords":[10.0],"FailedRecords":[0.0]}'
+    )
+    assert format_line("handler", emf) == "handler | metrics ProcessedRecords=10 FailedRecords=0"
+    request = (
+        '{"message":"request","method":"POST","path":"/events","status":503,'
+        '"duration_ms":1.25,"event_id":"x","error":"queue unavailable"}'
+    )
+    assert format_line("app", request) == (
+        "app     | POST /events -> 503 id=x (queue unavailable) in 1.2 ms"
+    )
+    assert format_line("app", '{"message":"request","path":"/readyz","status":200}') is None
+    assert format_line("handler", "Traceback (most recent call last):") == (
+        "handler | Traceback (most recent call last):"
+    )
+
+
+def test_the_log_tail_returns_only_complete_new_lines(tmp_path: Path) -> None:
+    from local.demo import Tail
+
+    path = tmp_path / "log"
+    tail = Tail(path)
+    assert tail.lines() == []  # not created yet
+    path.write_bytes(b"one\ntw")
+    assert tail.lines() == ["one"]
+    with path.open("ab") as f:
+        f.write(b"o\nthree\n")
+    assert tail.lines() == ["two", "three"]
+    assert tail.lines() == []
