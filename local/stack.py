@@ -408,12 +408,15 @@ class LocalStack:
         return self.dynamodb_server.client("dynamodb")
 
     def child_pids(self) -> list[int]:
-        """The processes this stack started and that still run (app, function processes)."""
-        pids = []
-        if self.app is not None and self.app.proc.poll() is None:
-            pids.append(self.app.proc.pid)
+        """The processes this stack started that still run: the app, the DynamoDB server,
+        fauxqs, the function processes."""
+        procs: list[subprocess.Popen[Any] | None] = [
+            self.app.proc if self.app is not None else None,
+            self.dynamodb_server.proc,
+            self.fauxqs.proc if self.fauxqs is not None else None,
+        ]
         for invoker in self.invokers:
             environment = invoker._environment
-            if environment is not None and environment.alive():
-                pids.append(environment.process.pid)
-        return pids
+            if environment is not None:
+                procs.append(environment.process)
+        return [p.pid for p in procs if p is not None and p.poll() is None]

@@ -133,7 +133,8 @@ def test_handler_fails_transiently_and_crashes_once(
     assert reasons["processing_error"] == len(failing)
     assert (fault_dir / "crashed").exists()
     assert crashed >= 1
-    assert cold_starts == fast_settings.max_concurrency + 1  # the crash cost one environment
+    # The crash cost one environment (more only if a busy machine made an invocation time out).
+    assert cold_starts >= fast_settings.max_concurrency + 1
     report(
         "handler-faults",
         events=len(bodies),

