@@ -62,3 +62,21 @@ def test_a_missing_stack_file_is_an_error(tmp_path: Path) -> None:
     shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
     with pytest.raises(ConfigError, match=r"Pulumi\.qa\.yaml does not exist"):
         LocalSettings.from_stack("qa", tmp_path)
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_files_give_the_config_pulumi_hands_the_program(stack: str) -> None:
+    """Read through pulumi.Config, as `pulumi up` runs the program (the infra tests' view of
+    the CLI's config), the same StackConfig as read from the files without Pulumi."""
+    import pulumi
+
+    from components.config import load_stack_config
+    from tests.infra.harness import TEST_API_CIDRS
+    from tests.infra.harness import stack_config as cli_config
+
+    pulumi.runtime.set_all_config(cli_config(stack))
+    via_pulumi = load_stack_config(
+        pulumi.Config("ecr-eks-lambda"), pulumi.Config("aws"), project="ecr-eks-lambda", stack=stack
+    )
+    from_files = stack_config_from_files(stack, ROOT, {"clusterPublicAccessCidrs": TEST_API_CIDRS})
+    assert from_files == via_pulumi
