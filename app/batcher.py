@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import time
 from collections import deque
@@ -37,6 +38,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from app.metrics import Metrics
+
+log = logging.getLogger("app.batcher")
 
 MAX_BATCH_ENTRIES: Final = 10  # SendMessageBatch's limit
 
@@ -51,13 +54,16 @@ class Publisher(Protocol):
 
 
 class SendError(Exception):
-    """The event was not enqueued. `status` is the HTTP status the request should get."""
+    """The event was not enqueued. `status` is the HTTP status the request should get;
+    `public` is what the client is told, `message` (with SQS's error codes and endpoint) is
+    for the log only."""
 
-    def __init__(self, status: int, reason: str, message: str) -> None:
+    def __init__(self, status: int, reason: str, message: str, public: str = "") -> None:
         super().__init__(message)
         self.status = status
         self.reason = reason
         self.message = message
+        self.public = public or message
 
 
 @dataclass(slots=True, eq=False)
@@ -88,7 +94,7 @@ class Batcher:
         *,
         attribute_name: str,
         max_batch_bytes: int,
-        threads: int = 2,
+        threads: int = 4,
         max_wait: float = 0.002,
         max_attempts: int = 4,
         timeout: float = 10.0,
@@ -100,7 +106,6 @@ class Batcher:
         self._metrics = metrics
         self._attribute_name = attribute_name
         self._max_batch_bytes = max_batch_bytes
-        self._threads = threads
         self._max_wait = max_wait
         self._max_attempts = max_attempts
         self._timeout = timeout
@@ -128,6 +133,7 @@ class Batcher:
     async def send(self, event_id: str, body: str) -> None:
         """Enqueue one event; return when SQS accepted it, raise SendError when it did not."""
         if self._closing:
+            self._metrics.failed.inc(1, "shutting_down")
             raise SendError(503, "shutting_down", "the service is shutting down")
         if self._unsettled >= self._max_pending:
             self._metrics.failed.inc(1, "overloaded")
@@ -237,6 +243,11 @@ class Batcher:
         try:
             if batch:
                 await self._send(batch)
+        except Exception as exc:  # a bug here must not leave requests waiting forever
+            log.exception("batch handling failed")
+            for entry in batch:
+                if not entry.future.done():
+                    self._retry_or_fail(entry, f"{type(exc).__name__}: {exc}", retryable=False)
         finally:
             self._busy -= 1
             self._free.release()
@@ -271,7 +282,15 @@ class Batcher:
                 fault = failed[key]
                 reason = f"{fault.get('Code', 'Failed')}: {fault.get('Message', '')}".strip()
                 if fault.get("SenderFault"):
-                    self._resolve(entry, SendError(400, "rejected", f"SQS rejected it: {reason}"))
+                    self._resolve(
+                        entry,
+                        SendError(
+                            400,
+                            "rejected",
+                            f"SQS rejected it: {reason}",
+                            "SQS rejected the event's content; nothing was enqueued",
+                        ),
+                    )
                 else:
                     self._retry_or_fail(entry, reason, retryable=True)
             else:
@@ -307,6 +326,8 @@ class Batcher:
                 "sqs_unavailable",
                 f"SQS did not accept the event after {entry.attempts} attempt(s): "
                 f"{entry.last_error or 'timed out waiting to be sent'}",
+                f"SQS did not accept the event after {entry.attempts} attempt(s); nothing was "
+                "enqueued. Retry later with the same id.",
             ),
         )
 

@@ -188,8 +188,8 @@ async def post_event(request: web.Request) -> web.Response:
     try:
         await request.app[PUBLISHER].send(event.id, body)
     except SendError as exc:
-        request["error"] = exc.message
-        return _error(exc.status, exc.message, event_id=event.id)
+        request["error"] = exc.message  # the details go to the log, not to the client
+        return _error(exc.status, exc.public, event_id=event.id)
     return _json(202, {"id": event.id})
 
 

@@ -80,6 +80,9 @@ def test_sqs_down_answers_503_with_retry_after_and_acknowledges_nothing(tmp_path
                 assert response.status_code == 503, response.text
                 assert response.headers["Retry-After"] == "1"
                 assert response.json()["id"] == f"down-{i}"
+                # The client learns what to do, not the internal endpoint or the error chain.
+                assert "Retry later with the same id" in response.json()["error"]
+                assert str(server.port) not in response.text
             assert time.monotonic() - started < 10  # retries are bounded, not endless
             assert _eventually(app, "/readyz", 503)
             assert app.get("/healthz").status_code == 200  # alive, just not ready
@@ -92,6 +95,7 @@ def test_sqs_down_answers_503_with_retry_after_and_acknowledges_nothing(tmp_path
         logged = [x for x in app.logs() if x.get("event_id", "").startswith("down-")]
         assert [x["status"] for x in logged] == [503, 503, 503]
         assert all("attempt" in x["error"] for x in logged)
+        assert all(str(server.port) in x["error"] for x in logged)  # the log has the detail
     finally:
         server.stop()
 

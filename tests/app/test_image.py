@@ -81,12 +81,14 @@ def _local_base() -> None:
             check=True,
             capture_output=True,
         )
-        for junk in ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc"):
+        # What python:*-slim leaves out too: package caches, docs, man pages, translations.
+        junk_dirs = ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc")
+        for junk in (*junk_dirs, "usr/share/man", "usr/share/locale"):
             for path in (tmp / junk).glob("*"):
-                if path.is_file():
-                    path.unlink()
-                elif path.is_dir():
+                if path.is_dir() and not path.is_symlink():
                     shutil.rmtree(path)
+                else:
+                    path.unlink()
         tmp.rename(rootfs)
     images = _buildah("images", "--format", "{{.Name}}:{{.Tag}}")
     if BASE_TAG in images.splitlines():
