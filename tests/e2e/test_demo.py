@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from local.servers import LOCAL_ENV, free_port
+from local.stack import LocalSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -116,7 +117,11 @@ def test_demo_shows_an_event_handled_and_stops_everything(
     demo.wait_for(r"Press Ctrl-C to stop everything", 40)
     curl = demo.wait_for(r"curl -sS -X POST (http://127\.0\.0\.1:\d+)/events", 1)
     assert curl.group(1) == f"http://127.0.0.1:{port}"
-    assert "visibility 180 s, maxReceiveCount 5" in "\n".join(demo.lines)  # Pulumi.dev.yaml
+    dev = LocalSettings.from_stack("dev")  # what the demo must have used
+    shown = (
+        f"visibility {dev.visibility_timeout_seconds} s, maxReceiveCount {dev.max_receive_count}"
+    )
+    assert shown in "\n".join(demo.lines)
 
     event_id = f"demo-{uuid.uuid4().hex[:12]}"
     response = requests.post(
