@@ -10,7 +10,11 @@ up: ## deploy a stack: make up STACK=dev|prod (does its own set-up)
 preview: ## preview a stack: make preview STACK=dev|prod
 	scripts/up $(STACK) --preview
 
+demo: ## the whole data path on this machine (app -> SQS -> handler), until Ctrl-C
+	scripts/bootstrap
+	.venv/bin/python -m local.demo $(DEMO_ARGS)
+
 test: ## the whole test suite from a fresh clone (lint, types, tests)
 	scripts/test
 
-.PHONY: help up preview test
+.PHONY: help up preview demo test

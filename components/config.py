@@ -11,9 +11,10 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from pathlib import Path
+from typing import Any, Literal, Protocol, TypeVar
 
 import pulumi
 
@@ -169,10 +170,26 @@ def _is_ipv4_network(text: str) -> bool:
 _GRAVITON_FAMILY = re.compile(r"^[a-z]+\d+g[a-z]*\.")
 
 
+class ConfigSource(Protocol):
+    """What load_stack_config reads: `pulumi.Config`, or `FileConfig` outside Pulumi."""
+
+    @property
+    def name(self) -> str: ...
+
+    def get(self, key: str) -> str | None: ...
+
+
 def load_stack_config(
-    config: pulumi.Config | None = None, aws_config: pulumi.Config | None = None
+    config: ConfigSource | None = None,
+    aws_config: ConfigSource | None = None,
+    *,
+    project: str | None = None,
+    stack: str | None = None,
 ) -> StackConfig:
-    """Build the StackConfig from the stack's config; raise ConfigError listing every problem."""
+    """Build the StackConfig from the stack's config; raise ConfigError listing every problem.
+
+    `project`/`stack` default to the running Pulumi program's.
+    """
     config = config or pulumi.Config()
     aws_config = aws_config or pulumi.Config("aws")
     r = _Reader(config.get, config.name)
@@ -279,8 +296,8 @@ def load_stack_config(
     email = r.text("alarmEmail", r"|[^@\s]+@[^@\s]+\.[^@\s]+", "must be empty or an email address")
 
     stack_config = StackConfig(
-        project=pulumi.get_project(),
-        stack=pulumi.get_stack(),
+        project=project or pulumi.get_project(),
+        stack=stack or pulumi.get_stack(),
         region=region,
         protect_resources=r.boolean("protectResources"),
         availability_zone_count=r.integer("availabilityZoneCount", 2, limits.MAX_AZS),
@@ -316,3 +333,60 @@ def load_stack_config(
     if problems:
         raise ConfigError(problems)
     return stack_config
+
+
+class FileConfig:
+    """One namespace of config values read from files, answering `get` as `pulumi.Config`
+    does: the stack's value, else the project's default, as a string (None when unset)."""
+
+    def __init__(self, name: str, values: Mapping[str, str]) -> None:
+        self._name = name
+        self._values = dict(values)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def get(self, key: str) -> str | None:
+        return self._values.get(key)
+
+
+def _config_string(value: Any) -> str:
+    # Pulumi hands the program every value as a string: JSON for lists and objects,
+    # lower-case booleans, numbers as written.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    return str(value)
+
+
+def stack_config_from_files(
+    stack: str, root: Path, overrides: Mapping[str, str] | None = None
+) -> StackConfig:
+    """The StackConfig the program would build for `stack`, without the Pulumi runtime:
+    Pulumi.yaml's `config:` defaults, then Pulumi.<stack>.yaml's values, then `overrides`
+    (keys without the project prefix; `aws:region` with it). Same validation, same errors.
+    Used by the local stack (local/stack.py) so local and cloud settings cannot drift."""
+    import yaml
+
+    project_file = yaml.safe_load((root / "Pulumi.yaml").read_text())
+    project = str(project_file["name"])
+    stack_file = root / f"Pulumi.{stack}.yaml"
+    if not stack_file.exists():
+        raise ConfigError([f"stack {stack!r}: {stack_file.name} does not exist"])
+    stack_values = (yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}
+
+    namespaces: dict[str, dict[str, str]] = {project: {}, "aws": {}}
+    for key, spec in (project_file.get("config") or {}).items():
+        if isinstance(spec, dict) and "default" in spec:
+            namespaces[project][key] = _config_string(spec["default"])
+    for full_key, value in {**stack_values, **(overrides or {})}.items():
+        namespace, _, key = full_key.rpartition(":")
+        namespaces.setdefault(namespace or project, {})[key] = _config_string(value)
+    return load_stack_config(
+        FileConfig(project, namespaces[project]),
+        FileConfig("aws", namespaces["aws"]),
+        project=project,
+        stack=stack,
+    )

@@ -346,6 +346,10 @@ class SqsPoller:
         self._thread.start()
         return self
 
+    def request_stop(self) -> None:
+        """Ask to stop without waiting (to stop several pollers at once)."""
+        self._stop.set()
+
     def stop(self, timeout: float | None = None) -> None:
         """Stop after the current receive (at most `wait_time_seconds`) and invocation."""
         self._stop.set()

@@ -171,6 +171,9 @@ class _Environment:
             env=child_env,
             stdout=stdout,
             stderr=subprocess.STDOUT if stdout is not None else None,
+            # Its own session: a terminal's Ctrl-C reaches the runner, which closes the
+            # environment in order, not the function in the middle of a batch.
+            start_new_session=True,
         )
 
     def alive(self) -> bool:

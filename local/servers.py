@@ -85,6 +85,7 @@ def create_queues(
     visibility_timeout_seconds: int = 30,
     max_receive_count: int = 5,
     receive_wait_time_seconds: int = 20,
+    message_retention_seconds: int = 345_600,
 ) -> Queues:
     """Create a queue and its DLQ with the same redrive shape the function component gives AWS."""
     dlq_url = sqs.create_queue(
@@ -98,6 +99,7 @@ def create_queues(
         Attributes={
             "VisibilityTimeout": str(visibility_timeout_seconds),
             "ReceiveMessageWaitTimeSeconds": str(receive_wait_time_seconds),
+            "MessageRetentionPeriod": str(message_retention_seconds),
             "RedrivePolicy": json.dumps(
                 {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count}
             ),
