@@ -88,7 +88,13 @@ async def send_all(batcher: Batcher, ids: list[str], body: str = "{}") -> list[A
 
 
 def run(coro: Any) -> Any:
-    return asyncio.run(coro)
+    # Not asyncio.run: it leaves the main thread with no current loop, which breaks the
+    # Pulumi mock tests (they use the thread's current loop) when they run later.
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
 
 
 def test_concurrent_events_are_coalesced_into_batches_of_at_most_ten():
