@@ -9,10 +9,10 @@ queues (the SQS-restart scenario uses moto, whose stop()/start() keeps them).
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 from pathlib import Path
+
+from local.servers import stop_process_group
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NPM_DIR = REPO_ROOT / "local" / "npm"
@@ -51,13 +51,7 @@ class FauxqsServer:
 
     def stop(self) -> None:
         if self.proc is not None:
-            if self.proc.poll() is None:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                try:
-                    self.proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                    self.proc.wait()
+            stop_process_group(self.proc)
             if self.proc.stdout is not None:
                 self.proc.stdout.close()
             self.proc = None

@@ -8,7 +8,10 @@ AWS. It is O(queue depth) per call, so it is no tool for throughput figures.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +24,32 @@ LOCAL_ENV = {
     "AWS_REGION": "us-east-1",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
+
+
+def local_client(service: str, endpoint: str, config: Any = None) -> Any:
+    """A boto3 client for a loopback server, with the dummy local credentials."""
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=LOCAL_ENV["AWS_REGION"],
+        aws_access_key_id=LOCAL_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LOCAL_ENV["AWS_SECRET_ACCESS_KEY"],
+        config=config,
+    )
+
+
+def stop_process_group(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:
+    """SIGTERM the process group `proc` leads (started with start_new_session), SIGKILL it
+    after `timeout`, and reap it."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 def free_port() -> int:
@@ -50,15 +79,7 @@ class MotoServer:
             self._server = None
 
     def client(self, service: str) -> Any:
-        import boto3
-
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint,
-            region_name=LOCAL_ENV["AWS_REGION"],
-            aws_access_key_id=LOCAL_ENV["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=LOCAL_ENV["AWS_SECRET_ACCESS_KEY"],
-        )
+        return local_client(service, self.endpoint)
 
 
 @contextmanager

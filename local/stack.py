@@ -43,7 +43,15 @@ from local.fauxqs import FauxqsServer
 from local.idempotency import create_idempotency_table
 from local.poller import SqsPoller
 from local.runtime_api import RuntimeApiInvoker
-from local.servers import LOCAL_ENV, MotoServer, Queues, create_queues, free_port
+from local.servers import (
+    LOCAL_ENV,
+    MotoServer,
+    Queues,
+    create_queues,
+    free_port,
+    local_client,
+    stop_process_group,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HANDLER = "handlers.consumer.handler"
@@ -136,25 +144,11 @@ class MotoProcess:
         raise RuntimeError(f"moto did not answer within {timeout:.0f} s")
 
     def client(self, service: str) -> Any:
-        import boto3
-
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint,
-            region_name=LOCAL_ENV["AWS_REGION"],
-            aws_access_key_id=LOCAL_ENV["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=LOCAL_ENV["AWS_SECRET_ACCESS_KEY"],
-        )
+        return local_client(service, self.endpoint)
 
     def stop(self) -> None:
         if self.proc is not None:
-            if self.proc.poll() is None:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                try:
-                    self.proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                    self.proc.wait()
+            stop_process_group(self.proc)
             self.proc = None
 
 
@@ -392,16 +386,12 @@ class LocalStack:
         return f"http://127.0.0.1:{self.app_port}"
 
     def sqs(self) -> Any:
-        import boto3
         from botocore.config import Config
 
-        return boto3.client(
+        return local_client(
             "sqs",
-            endpoint_url=self.sqs_endpoint,
-            region_name=LOCAL_ENV["AWS_REGION"],
-            aws_access_key_id=LOCAL_ENV["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=LOCAL_ENV["AWS_SECRET_ACCESS_KEY"],
-            config=Config(retries={"total_max_attempts": 1}, connect_timeout=2, read_timeout=25),
+            self.sqs_endpoint,
+            Config(retries={"total_max_attempts": 1}, connect_timeout=2, read_timeout=25),
         )
 
     def dynamodb(self) -> Any:
