@@ -86,6 +86,7 @@ cluster = Cluster(
             allowed_cidrs=config.app_allowed_cidrs,
         ),
         public_access_cidrs=config.cluster_public_access_cidrs,
+        viewer_role_arns=config.cluster_viewer_role_arns,
         kubernetes_version=config.kubernetes_version,
         availability_zone_count=config.availability_zone_count,
         vpc_cidr=config.vpc_cidr,

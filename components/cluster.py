@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -31,6 +33,11 @@ def _check_cidrs(field_name: str, cidrs: Sequence[str]) -> None:
             raise ValueError(
                 f"{field_name} contains {cidr!r}: must be IPv4 CIDRs, e.g. 203.0.113.7/32"
             )
+
+
+# Read-only on most namespaced objects, not Secrets; an EKS access policy, not an IAM policy.
+# https://docs.aws.amazon.com/eks/latest/userguide/access-policy-permissions.html
+VIEW_POLICY_ARN = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,11 +110,20 @@ class ClusterArgs:
     """Encrypted gp3 root volume per node."""
     deletion_protection: bool = True
     """EKS cluster deletion protection. Unset: on."""
+    viewer_role_arns: tuple[str, ...] = ()
+    """IAM roles given read-only access to the cluster (AmazonEKSViewPolicy, no Secrets), e.g.
+    the CI preview role. Unset: only the identity that created the cluster has access."""
     log_types: tuple[str, ...] = field(default=LOG_TYPES)
     """Control-plane log types sent to CloudWatch."""
 
     def __post_init__(self) -> None:
         _check_cidrs("public_access_cidrs", self.public_access_cidrs)
+        for arn in self.viewer_role_arns:
+            if not re.fullmatch(limits.IAM_ROLE_ARN, arn):
+                raise ValueError(
+                    f"viewer_role_arns contains {arn!r}: must be IAM role ARNs, "
+                    "e.g. arn:aws:iam::123456789012:role/preview"
+                )
         limits.check_range(
             "availability_zone_count", self.availability_zone_count, (2, limits.MAX_AZS)
         )
@@ -163,6 +179,7 @@ class Cluster(pulumi.ComponentResource):
         self._network(name, args, zones, child)
         self._control_plane(name, args, child)
         self._nodes(name, args, child)
+        self._viewers(name, args, child)
         self._app(name, args)
 
         self.cluster_name: pulumi.Output[str] = self.eks_cluster.eks_cluster.name
@@ -392,6 +409,30 @@ class Cluster(pulumi.ComponentResource):
             k8s.ProviderArgs(kubeconfig=self.eks_cluster.kubeconfig_json),
             child,
         )
+
+    def _viewers(self, name: str, args: ClusterArgs, child: pulumi.ResourceOptions) -> None:
+        cluster_name = self.eks_cluster.eks_cluster.name
+        for arn in args.viewer_role_arns:
+            # Named after the ARN, not its position: reordering the list replaces nothing.
+            suffix = hashlib.sha256(arn.encode()).hexdigest()[:8]
+            entry = aws.eks.AccessEntry(
+                f"{name}-viewer-{suffix}",
+                aws.eks.AccessEntryArgs(cluster_name=cluster_name, principal_arn=arn),
+                child,
+            )
+            # View, not edit: a pull request's preview must not be able to change the cluster.
+            # With view only, pulumi-kubernetes falls back from a server-side dry run (which
+            # needs `patch`) to a client-side preview (pulumi/pulumi-kubernetes#2419).
+            aws.eks.AccessPolicyAssociation(
+                f"{name}-viewer-{suffix}-view",
+                aws.eks.AccessPolicyAssociationArgs(
+                    cluster_name=cluster_name,
+                    principal_arn=entry.principal_arn,
+                    policy_arn=VIEW_POLICY_ARN,
+                    access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                ),
+                child,
+            )
 
     def _app(self, name: str, args: ClusterArgs) -> None:
         app = args.app

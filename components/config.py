@@ -52,6 +52,7 @@ class StackConfig:
     nat_gateways: NatGateways
     kubernetes_version: str
     cluster_public_access_cidrs: tuple[str, ...]
+    cluster_viewer_role_arns: tuple[str, ...]
     node_instance_type: str
     node_architecture: NodeArchitecture
     node_capacity_type: CapacityType
@@ -139,6 +140,23 @@ class _Reader:
         if not re.fullmatch(pattern, raw):
             self.problem(key, raw, allowed)
         return raw
+
+    def strings(self, key: str, pattern: str, allowed: str) -> tuple[str, ...]:
+        """A list of strings, each matching `pattern` (`allowed` says what that means)."""
+        raw = self._raw(key)
+        if raw is None:
+            return ()
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = None
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.problem(key, raw, f"must be a list: {allowed}")
+            return ()
+        for item in value:
+            if not re.fullmatch(pattern, item):
+                self.problem(key, item, allowed)
+        return tuple(value)
 
     def cidrs(self, key: str) -> tuple[str, ...]:
         raw = self._raw(key)
@@ -305,6 +323,11 @@ def load_stack_config(
         nat_gateways=r.choice("natGateways", limits.NAT_GATEWAYS),
         kubernetes_version=version,
         cluster_public_access_cidrs=r.cidrs("clusterPublicAccessCidrs"),
+        cluster_viewer_role_arns=r.strings(
+            "clusterViewerRoleArns",
+            limits.IAM_ROLE_ARN,
+            "must be IAM role ARNs, e.g. arn:aws:iam::123456789012:role/preview",
+        ),
         node_instance_type=instance_type,
         node_architecture=node_arch,
         node_capacity_type=r.choice("nodeCapacityType", limits.CAPACITY_TYPES),

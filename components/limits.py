@@ -69,3 +69,10 @@ def check_choice(field: str, value: str, allowed: tuple[str, ...]) -> None:
     """Raise ValueError naming `field` when `value` is not one of `allowed`."""
     if value not in allowed:
         raise ValueError(f"{field} = {value!r}: must be one of {', '.join(allowed)}")
+
+
+# An IAM role ARN (any partition); role paths and names as IAM allows them.
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-arns
+IAM_ROLE_ARN = (
+    r"arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/([A-Za-z0-9_+=,.@-]+/)*[A-Za-z0-9_+=,.@-]{1,64}"
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import kubernetes_validate
@@ -132,6 +133,47 @@ def test_empty_api_cidrs_turn_the_public_endpoint_off() -> None:
     assert eks["endpointPublicAccess"] is False
     assert "publicAccessCidrs" not in eks
     assert eks["endpointPrivateAccess"] is True
+
+
+def test_no_viewer_access_entries_unless_configured(stack: Run) -> None:
+    assert of_type(stack, "aws:eks/accessEntry:AccessEntry") == []
+    assert of_type(stack, "aws:eks/accessPolicyAssociation:AccessPolicyAssociation") == []
+
+
+def test_viewer_roles_get_cluster_wide_view_access_only() -> None:
+    roles = [
+        "arn:aws:iam::123456789012:role/github-preview",
+        "arn:aws:iam::123456789012:role/ops/auditor",
+    ]
+    result = run("dev", {"clusterViewerRoleArns": json.dumps(roles)})
+    assert result.error is None
+    entries = of_type(result, "aws:eks/accessEntry:AccessEntry")
+    assert sorted(e.inputs["principalArn"] for e in entries) == sorted(roles)
+    assert all(e.inputs["clusterName"] == "cluster-eks-phys" for e in entries)
+    # No Kubernetes groups: the access policy below is all they get.
+    assert all("kubernetesGroups" not in e.inputs for e in entries)
+    grants = of_type(result, "aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+    assert sorted(g.inputs["principalArn"] for g in grants) == sorted(roles)
+    for grant in grants:
+        assert grant.inputs["policyArn"] == (
+            "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
+        )
+        assert grant.inputs["accessScope"] == {"type": "cluster"}
+        assert grant.inputs["clusterName"] == "cluster-eks-phys"
+
+
+def test_viewer_resource_names_do_not_depend_on_list_order() -> None:
+    roles = ["arn:aws:iam::123456789012:role/a", "arn:aws:iam::123456789012:role/b"]
+    forward = run("dev", {"clusterViewerRoleArns": json.dumps(roles)})
+    backward = run("dev", {"clusterViewerRoleArns": json.dumps(roles[::-1])})
+
+    def names(result: Run) -> dict[str, str]:
+        return {
+            e.inputs["principalArn"]: e.name
+            for e in of_type(result, "aws:eks/accessEntry:AccessEntry")
+        }
+
+    assert names(forward) == names(backward)
 
 
 # --- nodes -----------------------------------------------------------------------------
@@ -371,6 +413,7 @@ def test_strict_validation_catches_a_misspelt_field(prod: Run) -> None:
         ({"capacity_type": "RESERVED"}, "capacity_type"),
         ({"node_min_size": 3}, "node sizes"),
         ({"vpc_cidr": "10.0.0.0/24"}, "vpc_cidr"),
+        ({"viewer_role_arns": ("arn:aws:iam::123456789012:user/bob",)}, "viewer_role_arns"),
     ],
 )
 def test_cluster_args_reject_bad_values(changes: dict, field: str) -> None:

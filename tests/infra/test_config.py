@@ -51,6 +51,14 @@ KEYS = PROJECT_FILE["config"]
         ),
         ({"maxReceiveCount": "0"}, "maxReceiveCount = 0: must be an integer from 1 to 1000"),
         ({"logRetentionDays": "10"}, "logRetentionDays = 10: must be one of 1, 3, 5, 7, 14, 30"),
+        (
+            {"clusterViewerRoleArns": '["arn:aws:iam::123456789012:user/bob"]'},
+            "clusterViewerRoleArns = 'arn:aws:iam::123456789012:user/bob': must be IAM role ARNs",
+        ),
+        (
+            {"clusterViewerRoleArns": '"arn:aws:iam::123456789012:role/a"'},
+            "clusterViewerRoleArns = '\"arn:aws:iam::123456789012:role/a\"': must be a list",
+        ),
         ({"nodeMinSize": "-1"}, "nodeMinSize = -1: must be an integer from 1 to 450"),
         (
             {"nodeDesiredSize": "3"},
