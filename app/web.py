@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from app import openapi
+from app import logs, openapi
 from app.batcher import Publisher, SendError, entry_size
 from app.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from app.metrics import Metrics
@@ -252,7 +252,9 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         fields["event_id"] = request["event_id"]
     if "error" in request:
         fields["error"] = request["error"]
-    log.log(logging.WARNING if response.status >= 500 else logging.INFO, "request", extra=fields)
+    logs.log_fields(
+        log, logging.WARNING if response.status >= 500 else logging.INFO, "request", fields
+    )
     return response
 
 
