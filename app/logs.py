@@ -16,6 +16,8 @@ import time
 from typing import Any, ClassVar, TextIO
 
 FLUSH_SECONDS = 0.2
+# One encoder for every line: json.dumps() with arguments builds a new one per call.
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
 
 
 class JsonFormatter(logging.Formatter):
@@ -46,7 +48,7 @@ class JsonFormatter(logging.Formatter):
         out.update((k, v) for k, v in record.__dict__.items() if k not in self._skip)
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
-        return json.dumps(out, default=str, ensure_ascii=False)
+        return _ENCODER.encode(out)
 
     def format_fields(
         self, created: float, level: int, logger: str, message: str, fields: dict[str, Any]
@@ -59,7 +61,7 @@ class JsonFormatter(logging.Formatter):
             "message": message,
         }
         out.update(fields)
-        return json.dumps(out, default=str, ensure_ascii=False)
+        return _ENCODER.encode(out)
 
 
 class BufferedHandler(logging.StreamHandler):  # type: ignore[type-arg]
