@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from app import openapi
+from app import logs, openapi
 from app.batcher import Publisher, SendError, entry_size
 from app.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from app.metrics import Metrics
@@ -37,6 +37,8 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # Characters SQS accepts in a message; anything else is refused with InvalidMessageContents.
 # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html
 _NOT_SQS_TEXT = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# One encoder for every response: json.dumps() with arguments builds a new one per call.
+_ENCODER: Final = json.JSONEncoder(ensure_ascii=False)
 _QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 # Request ids: unique per process start plus a counter, so no random bytes per request.
 _PROCESS_ID = uuid.uuid4().hex[:12]
@@ -109,7 +111,7 @@ READINESS: Final = web.AppKey("readiness", Readiness)
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(
         status=status,
-        body=json.dumps(body, ensure_ascii=False).encode(),
+        body=_ENCODER.encode(body).encode(),
         content_type="application/json",
         headers=headers,
     )
@@ -252,7 +254,9 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         fields["event_id"] = request["event_id"]
     if "error" in request:
         fields["error"] = request["error"]
-    log.log(logging.WARNING if response.status >= 500 else logging.INFO, "request", extra=fields)
+    logs.log_fields(
+        log, logging.WARNING if response.status >= 500 else logging.INFO, "request", fields
+    )
     return response
 
 

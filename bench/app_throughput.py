@@ -10,7 +10,7 @@ counters), CPU used by the app (split into its event-loop thread and its other t
 boto3, per accepted event), fauxqs and wrk, and a loss check: every id that got a 202 must be
 in the queue.
 
-    .venv/bin/python bench/app_throughput.py [--duration 10] [--clients 1,16,64]
+    .venv/bin/python bench/app_throughput.py [--duration 10] [--clients 1,16,64] [--repeat 1]
 
 Installs what it needs when missing: wrk (Debian package) and, into .cache/bench/, Node 22
 and fauxqs from npm. fauxqs is started on 127.0.0.1 only.
@@ -25,6 +25,7 @@ import re
 import resource
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -276,6 +277,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Throughput of the app against fauxqs.")
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--clients", default="1,16,64", help="comma-separated concurrencies")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="app/naive pairs per concurrency, run alternately; the ratio is their median",
+    )
     args = parser.parse_args()
     clients = [int(c) for c in args.clients.split(",")]
     ensure_tools()
@@ -289,8 +296,13 @@ def main() -> None:
             "raw boto3 SendMessageBatch(10) ceiling: "
             + ", ".join(f"{t} thread(s) {r:,.0f} msg/s" for t, r in ceilings.items())
         )
+        # Alternating app and naive runs and taking the median of each pair's ratio keeps the
+        # comparison fair when other work on the machine comes and goes during the run.
         rows = [
-            run(kind, c, args.duration, fauxqs, sqs) for c in clients for kind in ("app", "naive")
+            run(kind, c, args.duration, fauxqs, sqs)
+            for c in clients
+            for _ in range(args.repeat)
+            for kind in ("app", "naive")
         ]
     finally:
         fauxqs.stop()
@@ -309,11 +321,18 @@ def main() -> None:
             f"{r['cpu_sqs']:>6.0%} {r['cpu_wrk']:>5.0%} {r['acked_ids']:>7} {r['lost']:>4} "
             f"{r['duplicates']:>4} {r['refused']:>7}"
         )
-    by = {(r["kind"], r["clients"]): r for r in rows}
     top = max(clients)
-    app, naive = by[("app", top)], by[("naive", top)]
+    apps = [r for r in rows if r["kind"] == "app" and r["clients"] == top]
+    naives = [r for r in rows if r["kind"] == "naive" and r["clients"] == top]
+    ratios = [a["rate"] / n["rate"] for a, n in zip(apps, naives, strict=True)]
+    if len(ratios) > 1:
+        print(f"app/naive at {top} clients, per pair: " + ", ".join(f"{x:.2f}" for x in ratios))
+    app = {
+        "rate": statistics.median(r["rate"] for r in apps),
+        "requests_per_event": max(r["requests_per_event"] for r in apps),
+    }
     goals = [
-        (f"app/naive throughput at {top} clients >= 5x", app["rate"] / naive["rate"], 5.0),
+        (f"app/naive throughput at {top} clients >= 5x", statistics.median(ratios), 5.0),
         (f"app/raw ceiling at {top} clients >= 0.5", app["rate"] / ceiling, 0.5),
     ]
     print("goals:")

@@ -364,3 +364,25 @@ def test_a_client_that_goes_away_does_not_cancel_its_entry():
     fake, metrics = run(main())
     assert fake.accepted == ["gone"]
     assert metrics.enqueued.value() == 1
+
+
+def test_a_client_that_goes_away_while_its_entry_waits_still_gets_it_sent_and_counted():
+    async def main():
+        fake = FakeSqs(delay=0.05)
+        batcher, metrics = make(fake, threads=1, max_wait=0)
+        first = asyncio.ensure_future(batcher.send("first", "{}"))
+        await asyncio.sleep(0.01)  # "first" is on its way; the one sender is busy
+        gone = asyncio.ensure_future(batcher.send("queued", "{}"))
+        await asyncio.sleep(0.01)
+        assert batcher.unsettled == 2
+        gone.cancel()
+        await first
+        await batcher.close()
+        return fake, metrics, batcher, gone
+
+    fake, metrics, batcher, gone = run(main())
+    assert gone.cancelled()
+    assert fake.accepted == ["first", "queued"]
+    assert metrics.enqueued.value() == 2
+    assert batcher.unsettled == 0
+    assert metrics.in_flight.value() == 0
