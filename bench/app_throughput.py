@@ -12,8 +12,8 @@ in the queue.
 
     .venv/bin/python bench/app_throughput.py [--duration 10] [--clients 1,16,64] [--repeat 1]
 
-Installs what it needs when missing: wrk (Debian package) and, into .cache/bench/, Node 22
-and fauxqs from npm. fauxqs is started on 127.0.0.1 only.
+Installs what it needs when missing: wrk (Debian package), and Node 22 and fauxqs from npm
+through scripts/need-e2e (local/npm/, pinned by its lock file). fauxqs is started on 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import json
 import os
 import re
 import resource
-import shutil
 import signal
 import statistics
 import subprocess
@@ -38,73 +37,29 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import boto3  # noqa: E402
 import requests  # noqa: E402
 from botocore.config import Config  # noqa: E402
 
-from local.servers import LOCAL_ENV, free_port  # noqa: E402
+from local.fauxqs import FauxqsServer  # noqa: E402
+from local.servers import LOCAL_ENV, free_port, local_client  # noqa: E402
 
-CACHE = ROOT / ".cache" / "bench"
-NPM_PACKAGES = ("node@22", "fauxqs@2.4.1")
-FAUXQS_APP = CACHE / "node_modules" / "fauxqs" / "dist" / "app.js"
-NODE = CACHE / "node_modules" / ".bin" / "node"
 PAD = 64  # bytes of padding in each event's data: a ~130-byte message
 
 
 def ensure_tools() -> None:
-    if not shutil.which("wrk"):
-        print("installing wrk (apt)", file=sys.stderr)
-        sudo = [] if os.geteuid() == 0 else ["sudo"]
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run([*sudo, "apt-get", "update", "-qq"], check=True, env=env)
-        subprocess.run(
-            [*sudo, "apt-get", "install", "-y", "-qq", "--no-install-recommends", "wrk"],
-            check=True,
-            env=env,
-        )
-    if not FAUXQS_APP.exists() or not NODE.exists():
-        print("installing Node 22 and fauxqs into .cache/bench (npm)", file=sys.stderr)
-        CACHE.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [
-                "npm",
-                "install",
-                "--no-audit",
-                "--no-fund",
-                "--silent",
-                "--prefix",
-                str(CACHE),
-                *NPM_PACKAGES,
-            ],
-            check=True,
-        )
+    # wrk from Debian, Node 22 + fauxqs from npm (the same pinned install the e2e tests use).
+    subprocess.run([str(ROOT / "scripts" / "apt-install"), "wrk:wrk"], check=True)
+    subprocess.run([str(ROOT / "scripts" / "need-e2e")], check=True)
 
 
-class Fauxqs:
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [str(NODE), str(ROOT / "bench" / "fauxqs_loopback.mjs"), str(FAUXQS_APP), "0"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        info = json.loads(self.proc.stdout.readline())
-        self.endpoint = f"http://127.0.0.1:{info['port']}"
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
+def fauxqs_pid(fauxqs: FauxqsServer) -> int:
+    assert fauxqs.proc is not None, "fauxqs is not running"
+    return fauxqs.proc.pid
 
 
 def sqs_client(endpoint: str) -> Any:
-    return boto3.client(
-        "sqs",
-        endpoint_url=endpoint,
-        region_name=LOCAL_ENV["AWS_REGION"],
-        aws_access_key_id=LOCAL_ENV["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=LOCAL_ENV["AWS_SECRET_ACCESS_KEY"],
-        config=Config(max_pool_connections=32, retries={"total_max_attempts": 1}),
+    return local_client(
+        "sqs", endpoint, Config(max_pool_connections=32, retries={"total_max_attempts": 1})
     )
 
 
@@ -196,7 +151,7 @@ def queue_ids(sqs: Any, url: str) -> list[str]:
     return found
 
 
-def run(kind: str, clients: int, duration: int, fauxqs: Fauxqs, sqs: Any) -> dict[str, Any]:
+def run(kind: str, clients: int, duration: int, fauxqs: FauxqsServer, sqs: Any) -> dict[str, Any]:
     url = new_queue(sqs, f"{kind}{clients}")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
@@ -220,7 +175,7 @@ def run(kind: str, clients: int, duration: int, fauxqs: Fauxqs, sqs: Any) -> dic
     with tempfile.TemporaryDirectory() as tmp:
         prefix = f"{tmp}/ids-"
         before = scrape(base)
-        cpu_app, cpu_sqs = cpu_seconds(proc.pid), cpu_seconds(fauxqs.proc.pid)
+        cpu_app, cpu_sqs = cpu_seconds(proc.pid), cpu_seconds(fauxqs_pid(fauxqs))
         cpu_loop = loop_thread_seconds(proc.pid)
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         wrk = subprocess.run(
@@ -236,7 +191,7 @@ def run(kind: str, clients: int, duration: int, fauxqs: Fauxqs, sqs: Any) -> dic
         after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu_app = cpu_seconds(proc.pid) - cpu_app
         cpu_loop = loop_thread_seconds(proc.pid) - cpu_loop
-        cpu_sqs = cpu_seconds(fauxqs.proc.pid) - cpu_sqs
+        cpu_sqs = cpu_seconds(fauxqs_pid(fauxqs)) - cpu_sqs
         after = scrape(base)
         acked = [
             line for p in Path(tmp).glob("ids-*") for line in p.read_text().split("\n") if line
@@ -286,7 +241,7 @@ def main() -> None:
     args = parser.parse_args()
     clients = [int(c) for c in args.clients.split(",")]
     ensure_tools()
-    fauxqs = Fauxqs()
+    fauxqs = FauxqsServer().start()
     try:
         sqs = sqs_client(fauxqs.endpoint)
         ceilings = {t: raw_ceiling(sqs, 5, t) for t in (1, 4)}
