@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 
-from local.servers import LOCAL_ENV, MotoServer, create_queues, free_port
+from local.servers import LOCAL_ENV, MotoServer, create_queues, free_port, read_all_messages
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -105,20 +105,7 @@ def start_app(env: dict[str, str], log_path: Path, timeout: float = 20) -> AppPr
     raise AssertionError(f"app did not start: {log_path.read_text()}")
 
 
-def drain(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
-    """Every message now in the queue (kept invisible so none is read twice)."""
-    messages: list[dict[str, Any]] = []
-    while True:
-        batch = sqs.receive_message(
-            QueueUrl=queue_url,
-            MaxNumberOfMessages=10,
-            WaitTimeSeconds=0,
-            VisibilityTimeout=600,
-            MessageAttributeNames=["All"],
-        ).get("Messages", [])
-        if not batch:
-            return messages
-        messages.extend(batch)
+drain = read_all_messages
 
 
 @pytest.fixture(scope="module")

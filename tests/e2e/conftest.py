@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import requests
 
+from local.servers import read_all_messages
 from local.stack import LocalSettings, LocalStack
 
 # The dev stack's queue settings are sized for AWS (visibility 180 s = 6 x the 30 s function
@@ -143,20 +144,7 @@ def failure_reasons(stack: LocalStack) -> Counter[str]:
     return Counter(str(line["reason"]) for line in handler_log(stack) if "reason" in line)
 
 
-def read_all(sqs: Any, url: str) -> list[dict[str, Any]]:
-    """Every message now in a queue, kept invisible so none is read twice."""
-    messages: list[dict[str, Any]] = []
-    while True:
-        batch = sqs.receive_message(
-            QueueUrl=url,
-            MaxNumberOfMessages=10,
-            WaitTimeSeconds=0,
-            VisibilityTimeout=600,
-            MessageAttributeNames=["All"],
-        ).get("Messages", [])
-        if not batch:
-            return messages
-        messages.extend(batch)
+read_all = read_all_messages
 
 
 def queue_depth(sqs: Any, url: str) -> int:
