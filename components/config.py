@@ -141,8 +141,11 @@ class _Reader:
             self.problem(key, raw, allowed)
         return raw
 
-    def strings(self, key: str, pattern: str, allowed: str) -> tuple[str, ...]:
-        """A list of strings, each matching `pattern` (`allowed` says what that means)."""
+    def strings(
+        self, key: str, check: Callable[[str], bool], allowed: str, as_list: str
+    ) -> tuple[str, ...]:
+        """A JSON list of strings (`as_list` says so when it is not one), each passing `check`
+        (`allowed` says what that means)."""
         raw = self._raw(key)
         if raw is None:
             return ()
@@ -151,30 +154,20 @@ class _Reader:
         except json.JSONDecodeError:
             value = None
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.problem(key, raw, f"must be a list: {allowed}")
+            self.problem(key, raw, as_list)
             return ()
         for item in value:
-            if not re.fullmatch(pattern, item):
+            if not check(item):
                 self.problem(key, item, allowed)
         return tuple(value)
 
     def cidrs(self, key: str) -> tuple[str, ...]:
-        raw = self._raw(key)
-        if raw is None:
-            return ()
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = None
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.problem(key, raw, 'must be a list of IPv4 CIDRs, e.g. ["203.0.113.7/32"]')
-            return ()
-        for cidr in value:
-            if not _is_ipv4_network(cidr):
-                self.problem(
-                    key, cidr, "must be an IPv4 CIDR with no host bits set, e.g. 203.0.113.7/32"
-                )
-        return tuple(value)
+        return self.strings(
+            key,
+            _is_ipv4_network,
+            "must be an IPv4 CIDR with no host bits set, e.g. 203.0.113.7/32",
+            'must be a list of IPv4 CIDRs, e.g. ["203.0.113.7/32"]',
+        )
 
 
 def _is_ipv4_network(text: str) -> bool:
@@ -325,8 +318,9 @@ def load_stack_config(
         cluster_public_access_cidrs=r.cidrs("clusterPublicAccessCidrs"),
         cluster_viewer_role_arns=r.strings(
             "clusterViewerRoleArns",
-            limits.IAM_ROLE_ARN,
+            lambda arn: re.fullmatch(limits.IAM_ROLE_ARN, arn) is not None,
             "must be IAM role ARNs, e.g. arn:aws:iam::123456789012:role/preview",
+            'must be a list of IAM role ARNs, e.g. ["arn:aws:iam::123456789012:role/preview"]',
         ),
         node_instance_type=instance_type,
         node_architecture=node_arch,

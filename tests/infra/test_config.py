@@ -57,7 +57,7 @@ KEYS = PROJECT_FILE["config"]
         ),
         (
             {"clusterViewerRoleArns": '"arn:aws:iam::123456789012:role/a"'},
-            "clusterViewerRoleArns = '\"arn:aws:iam::123456789012:role/a\"': must be a list",
+            "clusterViewerRoleArns = '\"arn:aws:iam::123456789012:role/a\"': must be a list of IAM",
         ),
         ({"nodeMinSize": "-1"}, "nodeMinSize = -1: must be an integer from 1 to 450"),
         (
