@@ -147,3 +147,14 @@ def read_all_messages(sqs: Any, url: str) -> list[dict[str, Any]]:
         if not batch:
             return messages
         messages.extend(batch)
+
+
+def queue_depth(sqs: Any, url: str) -> int:
+    """Messages in a queue, visible or in flight."""
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]) + int(
+        attrs["ApproximateNumberOfMessagesNotVisible"]
+    )

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import requests
 
+from local.servers import queue_depth
 from local.stack import LocalSettings, LocalStack
 from tests.e2e.conftest import (
     Load,
@@ -24,7 +25,6 @@ from tests.e2e.conftest import (
     dlq_depth,
     event,
     failure_reasons,
-    queue_depth,
     read_all,
     report,
     wait_until,

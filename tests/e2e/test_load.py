@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from local.servers import queue_depth
 from local.stack import LocalStack
 from tests.e2e.conftest import (
     Load,
@@ -23,7 +24,6 @@ from tests.e2e.conftest import (
     event,
     failure_reasons,
     handler_log,
-    queue_depth,
     read_all,
     report,
     wait_until,

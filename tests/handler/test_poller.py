@@ -22,7 +22,7 @@ from local.poller import (
     in_process_invoker,
     running,
 )
-from local.servers import MotoServer, Queues, create_queues
+from local.servers import MotoServer, Queues, create_queues, queue_depth
 from tests.handler.conftest import Applied
 
 
@@ -34,14 +34,7 @@ def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
         time.sleep(0.05)
 
 
-def counts(sqs: Any, url: str) -> int:
-    attrs = sqs.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return int(attrs["ApproximateNumberOfMessages"]) + int(
-        attrs["ApproximateNumberOfMessagesNotVisible"]
-    )
+counts = queue_depth
 
 
 @pytest.fixture
