@@ -48,10 +48,11 @@ async def flush_logs_periodically(handler: logs.BufferedHandler) -> None:
 async def serve(settings: Settings, log_handler: logs.BufferedHandler) -> None:
     loop = asyncio.get_running_loop()
     flusher = loop.create_task(flush_logs_periodically(log_handler))
-    client = sqs.make_client(settings)
+    session = sqs.make_session(settings)
+    client = sqs.make_client(settings, session)
     metrics = Metrics()
     batcher = Batcher(
-        sqs.batch_sender(client, settings.queue_url),
+        sqs.batch_sender(session, client, settings),
         metrics,
         attribute_name=EVENT_ID_ATTRIBUTE,
         max_batch_bytes=MAX_MESSAGE_BYTES,

@@ -8,7 +8,6 @@ it is not starved of concurrency at 64 clients). Run: `python bench/naive_app.py
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import sys
 import time
@@ -18,13 +17,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import boto3
 import uvloop
 from aiohttp import web
+from botocore.config import Config
 
 from app import logs, sqs
 from app.batcher import SendError
 from app.metrics import Metrics
-from app.settings import Settings
+from app.settings import SQS_CONNECT_TIMEOUT_SECONDS, SQS_READ_TIMEOUT_SECONDS, Settings
 from app.web import Readiness, create_app
 from contract import EVENT_ID_ATTRIBUTE
 
@@ -59,11 +60,25 @@ class NaivePublisher:
         self._metrics.enqueued.inc()
 
 
+def naive_client(settings: Settings) -> Any:
+    """boto3's client as the app configured it before it had its own batch sender: the same
+    timeouts and single retry layer, client-side validation off, a connection per thread."""
+    config = Config(
+        region_name=settings.region,
+        connect_timeout=SQS_CONNECT_TIMEOUT_SECONDS,
+        read_timeout=SQS_READ_TIMEOUT_SECONDS,
+        retries={"mode": "standard", "total_max_attempts": 1},
+        max_pool_connections=THREADS,
+        tcp_keepalive=True,
+        parameter_validation=False,
+    )
+    return boto3.client("sqs", config=config)
+
+
 def main() -> None:
     settings = Settings.from_env(os.environ)
     logs.configure(settings.log_level)
-    # make_client sizes its connection pool from sender_threads (+1); the naive sender needs 64.
-    client = sqs.make_client(dataclasses.replace(settings, sender_threads=THREADS - 1))
+    client = naive_client(settings)
     metrics = Metrics()
     publisher = NaivePublisher(client, settings.queue_url, metrics)
     app = create_app(publisher, metrics, Readiness(lambda: sqs.probe(client, settings.queue_url)))
