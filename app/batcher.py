@@ -32,8 +32,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
@@ -43,8 +42,8 @@ log = logging.getLogger("app.batcher")
 
 MAX_BATCH_ENTRIES: Final = 10  # SendMessageBatch's limit
 
-# Blocking `entries -> response` function (boto3's send_message_batch bound to a queue URL).
-SendBatch = Callable[[list[dict[str, Any]]], dict[str, Any]]
+# `await send_batch(entries) -> response`: one SendMessageBatch call (app.sqs.BatchSender).
+SendBatch = Callable[[list[dict[str, Any]]], Awaitable[dict[str, Any]]]
 
 
 class Publisher(Protocol):
@@ -94,7 +93,7 @@ class Batcher:
         *,
         attribute_name: str,
         max_batch_bytes: int,
-        threads: int = 4,
+        max_in_flight: int = 4,
         max_wait: float = 0.002,
         max_attempts: int = 4,
         timeout: float = 10.0,
@@ -114,12 +113,11 @@ class Batcher:
         self._backoff_cap = backoff_cap
         self._pending: deque[_Entry] = deque()
         self._arrived = asyncio.Event()
-        self._free = asyncio.Semaphore(threads)
+        self._free = asyncio.Semaphore(max_in_flight)
         self._busy = 0
         self._unsettled = 0  # entries handed to send() and not yet resolved
         self._settled = asyncio.Event()
         self._closing = False
-        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="sqs-send")
         self._dispatcher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -175,7 +173,6 @@ class Batcher:
             self._dispatcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._dispatcher
-        self._executor.shutdown(wait=True)
 
     def _enqueue(self, entry: _Entry) -> None:
         self._pending.append(entry)
@@ -253,7 +250,6 @@ class Batcher:
             self._free.release()
 
     async def _send(self, batch: list[_Entry]) -> None:
-        loop = asyncio.get_running_loop()
         wire = []
         for index, entry in enumerate(batch):
             entry.attempts += 1
@@ -262,7 +258,7 @@ class Batcher:
         self._metrics.batch_size.observe(len(batch))
         started = time.perf_counter()
         try:
-            response = await loop.run_in_executor(self._executor, self._send_batch, wire)
+            response = await self._send_batch(wire)
         except Exception as exc:  # any failure of the call fails every entry
             self._metrics.send_seconds.observe(time.perf_counter() - started)
             self._metrics.sqs_requests.inc(1, "error")

@@ -51,12 +51,15 @@ async def serve(settings: Settings, log_handler: logs.BufferedHandler) -> None:
     session = sqs.make_session(settings)
     client = sqs.make_client(settings, session)
     metrics = Metrics()
+    sender = sqs.BatchSender(
+        session, client, settings.queue_url, max_connections=settings.max_concurrent_sends
+    )
     batcher = Batcher(
-        sqs.batch_sender(session, client, settings),
+        sender.send,
         metrics,
         attribute_name=EVENT_ID_ATTRIBUTE,
         max_batch_bytes=MAX_MESSAGE_BYTES,
-        threads=settings.sender_threads,
+        max_in_flight=settings.max_concurrent_sends,
         max_wait=settings.batch_max_wait_ms / 1000,
         max_attempts=settings.send_max_attempts,
         timeout=settings.request_timeout_seconds,
@@ -97,6 +100,7 @@ async def serve(settings: Settings, log_handler: logs.BufferedHandler) -> None:
         log.warning("requests still in progress", extra={"count": readiness.in_progress})
     await runner.cleanup()  # close the remaining, idle, connections
     await batcher.close()
+    await sender.close()
     log.info(
         "stopped",
         extra={

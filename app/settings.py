@@ -46,10 +46,10 @@ class Settings:
     # Coalescing: a batch leaves when it has 10 entries, would exceed SQS's 256 KiB request
     # limit, or its first event has waited this long (only while other sends are in flight).
     batch_max_wait_ms: float = 2.0
-    # Concurrent SendMessageBatch calls: at real SQS latency (~10 ms a call) 4 carry ~4,000
-    # events/s in batches of 10, about what one process's CPU allows; locally, against a
-    # sub-millisecond server, 1, 2 and 4 measured the same (docs/app.md).
-    sender_threads: int = 4
+    # Concurrent SendMessageBatch calls (coroutines on the event loop, so cheap): at ~15 ms a
+    # call to SQS, 8 carry ~5,000 events/s in batches of 10, about what one process's CPU
+    # allows (docs/app.md); against a sub-millisecond local server 2-16 measured the same.
+    max_concurrent_sends: int = 8
     send_max_attempts: int = 4
     request_timeout_seconds: float = 10.0
     max_pending_events: int = 2000
@@ -115,8 +115,12 @@ class Settings:
                 "a number of milliseconds 0-100",
                 lambda v: 0 <= v <= 100,
             ),
-            sender_threads=get(
-                "SENDER_THREADS", int, cls.sender_threads, "an integer 1-64", lambda v: 1 <= v <= 64
+            max_concurrent_sends=get(
+                "MAX_CONCURRENT_SENDS",
+                int,
+                cls.max_concurrent_sends,
+                "an integer 1-64",
+                lambda v: 1 <= v <= 64,
             ),
             send_max_attempts=get(
                 "SEND_MAX_ATTEMPTS",

@@ -29,21 +29,24 @@ parsing of a JSON response. It also checks what boto3 does not: each successful 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import http.client
 import json
-import socket
+import ssl
 from typing import Any, Final
+from urllib.parse import urlsplit
 
+import aiohttp
 import boto3.session
 import botocore.session
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.exceptions import ClientError, NoCredentialsError
-from botocore.httpsession import URLLib3Session
+from botocore.httpsession import get_cert_path
 from botocore.utils import get_environ_proxies
 
-from app.batcher import SendBatch
 from app.settings import SQS_CONNECT_TIMEOUT_SECONDS, SQS_READ_TIMEOUT_SECONDS, Settings
 
 SERVICE: Final = "sqs"
@@ -55,11 +58,7 @@ _HEADERS: Final = {
     "Content-Type": "application/x-amz-json-1.0",
     "x-amzn-query-mode": "true",
 }
-# botocore's defaults for a client with tcp_keepalive=True (botocore/args.py).
-_SOCKET_OPTIONS: Final = [
-    (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),
-    (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1),
-]
+USER_AGENT: Final = "ecr-eks-lambda-app"
 
 
 def make_session(settings: Settings) -> botocore.session.Session:
@@ -86,44 +85,87 @@ def make_client(settings: Settings, session: botocore.session.Session | None = N
 
 
 class BatchSender:
-    """`send(entries) -> response`: one SendMessageBatch call, blocking, thread-safe.
+    """`await send(entries) -> response`: one SendMessageBatch call, on the event loop.
 
     Returns the parsed response (`{"Successful": [...], "Failed": [...]}`, the shape boto3
-    returns); raises `ClientError` for an error response and botocore's connection errors
-    for a failed call, exactly the exceptions boto3 would raise.
+    returns); raises `ClientError` for an error response, and aiohttp's `ClientError` or
+    `TimeoutError` for a call that failed on the way (all retried by the batcher).
+    Call `close()` once done.
     """
 
     def __init__(
-        self, session: botocore.session.Session, client: Any, queue_url: str, *, pool_size: int
+        self,
+        session: botocore.session.Session,
+        client: Any,
+        queue_url: str,
+        *,
+        max_connections: int,
     ) -> None:
         self._session = session
+        self._credentials: Any = None
         self._queue_url = queue_url
         self._url = client.meta.endpoint_url.rstrip("/") + "/"
         self._region = client.meta.region_name
-        ca_bundle = session.get_config_variable("ca_bundle")
-        self._http = URLLib3Session(
-            verify=ca_bundle or True,
-            proxies=get_environ_proxies(self._url),
-            timeout=(SQS_CONNECT_TIMEOUT_SECONDS, SQS_READ_TIMEOUT_SECONDS),
-            max_pool_connections=pool_size,
-            socket_options=_SOCKET_OPTIONS,
+        # HTTPS_PROXY / HTTP_PROXY / NO_PROXY, read once as botocore reads them (aiohttp's
+        # trust_env would read them, and ~/.netrc, in a thread on every request).
+        self._proxy = get_environ_proxies(self._url).get(urlsplit(self._url).scheme)
+        # botocore's trust store: `ca_bundle` / AWS_CA_BUNDLE, else certifi or its own bundle.
+        ssl_context = ssl.create_default_context(
+            cafile=get_cert_path(session.get_config_variable("ca_bundle") or True)
+        )
+        self._http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=max_connections, ssl=ssl_context),
+            # botocore's timeouts are per connect and per read; the total bound keeps a
+            # trickling response within the same budget (settings.py counts on it).
+            timeout=aiohttp.ClientTimeout(
+                total=SQS_CONNECT_TIMEOUT_SECONDS + SQS_READ_TIMEOUT_SECONDS,
+                sock_connect=SQS_CONNECT_TIMEOUT_SECONDS,
+                sock_read=SQS_READ_TIMEOUT_SECONDS,
+            ),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            # Responses uncompressed, as botocore asks for them.
+            skip_auto_headers=("Accept-Encoding",),
+            headers={"User-Agent": USER_AGENT},
         )
 
-    def request(self, entries: list[dict[str, Any]]) -> AWSRequest:
-        """The signed request; what `send` puts on the wire."""
-        credentials = self._session.get_credentials()
-        if credentials is None:
-            raise NoCredentialsError()
+    def request(self, entries: list[dict[str, Any]], credentials: Any) -> AWSRequest:
+        """The signed request `send` puts on the wire, for the given frozen credentials."""
         # botocore's JSON serialiser: json.dumps with its default separators and escaping.
         body = json.dumps({"QueueUrl": self._queue_url, "Entries": entries}).encode()
         request = AWSRequest("POST", self._url, data=body, headers=dict(_HEADERS))
-        # get_frozen_credentials() refreshes expiring ones (Pod Identity, IRSA) first.
-        SigV4Auth(credentials.get_frozen_credentials(), SERVICE, self._region).add_auth(request)
+        SigV4Auth(credentials, SERVICE, self._region).add_auth(request)
         return request
 
-    def send(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
-        response = self._http.send(self.request(entries).prepare())
-        return parse_response(response.status_code, response.headers, response.content, entries)
+    async def credentials(self) -> Any:
+        """Frozen credentials. Resolving the chain and refreshing (HTTP calls to the Pod
+        Identity agent or STS) run off the event loop."""
+        loop = asyncio.get_running_loop()
+        credentials = self._credentials
+        if credentials is None:
+            credentials = await loop.run_in_executor(None, self._session.get_credentials)
+            if credentials is None:
+                raise NoCredentialsError()
+            self._credentials = credentials
+        refresh_needed = getattr(credentials, "refresh_needed", None)
+        if refresh_needed is not None and refresh_needed():
+            return await loop.run_in_executor(None, credentials.get_frozen_credentials)
+        return credentials.get_frozen_credentials()
+
+    async def send(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
+        request = self.request(entries, await self.credentials())
+        async with self._http.post(
+            self._url,
+            data=request.body,
+            headers=dict(request.headers.items()),
+            proxy=self._proxy,
+            # SQS never redirects; a redirect would carry a signed request elsewhere.
+            allow_redirects=False,
+        ) as response:
+            content = await response.read()
+        return parse_response(response.status, response.headers, content, entries)
+
+    async def close(self) -> None:
+        await self._http.close()
 
 
 def parse_response(
@@ -131,11 +173,13 @@ def parse_response(
 ) -> dict[str, Any]:
     """The parsed SendMessageBatch response, or the ClientError botocore would raise."""
     try:
-        parsed = json.loads(content) if content else {}
+        parsed = json.loads(content) if content else None
     except ValueError:
         parsed = None
-    if status >= 300 or not isinstance(parsed, dict):
+    if status >= 300:
         raise _client_error(status, headers, parsed)
+    if not isinstance(parsed, dict):
+        parsed = {}  # as botocore parses it: no entry confirmed, so each is retried
     bodies = {entry["Id"]: entry["MessageBody"] for entry in entries}
     successful: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = list(parsed.get("Failed") or [])
@@ -161,25 +205,26 @@ def _md5(body: str) -> str:
 
 
 def _client_error(status: int, headers: Any, parsed: Any) -> ClientError:
-    error = parsed if isinstance(parsed, dict) else {}
-    # "com.amazonaws.sqs#QueueDoesNotExist" -> "QueueDoesNotExist"; SQS's query-compatible
-    # code ("AWS.SimpleQueueService.NonExistentQueue;Sender") wins, as in botocore.
-    code = str(error.get("__type") or error.get("code") or status).rsplit("#", 1)[-1]
-    query_error = (headers or {}).get("x-amzn-query-error", "")
+    """What botocore raises for this error response (same Error.Code and Message)."""
+    headers = {k.lower(): v for k, v in (headers or {}).items()}
+    if isinstance(parsed, dict):
+        # "com.amazonaws.sqs#QueueDoesNotExist" -> "QueueDoesNotExist"
+        code = str(parsed.get("__type") or parsed.get("code") or status).rsplit("#", 1)[-1]
+        message = str(parsed.get("message") or parsed.get("Message") or "")
+    else:  # not JSON (a proxy's HTML page, an empty body): botocore reports the status
+        code, message = str(status), http.client.responses.get(status, "")
+    # SQS's query-compatible code ("AWS.SimpleQueueService.NonExistentQueue;Sender") wins,
+    # as in botocore, so that codes match what older SDKs and the SQS docs name.
+    query_error = headers.get("x-amzn-query-error", "")
     if query_error:
         code = query_error.split(";", 1)[0]
-    message = str(error.get("message") or error.get("Message") or "")
     return ClientError(
         {
             "Error": {"Code": code, "Message": message},
-            "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": dict(headers or {})},
+            "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": headers},
         },
         "SendMessageBatch",
     )
-
-
-def batch_sender(session: botocore.session.Session, client: Any, settings: Settings) -> SendBatch:
-    return BatchSender(session, client, settings.queue_url, pool_size=settings.sender_threads).send
 
 
 def probe(client: Any, queue_url: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,28 +24,36 @@ class FakeSqs:
         self,
         behaviour: Callable[[list[dict[str, Any]], int], dict[str, Any]] | None = None,
         delay: float = 0.0,
+        gate: asyncio.Event | None = None,
     ) -> None:
         self.calls: list[list[dict[str, Any]]] = []
         self.accepted: list[str] = []
         self.behaviour = behaviour or (lambda entries, n: ok(entries))
         self.delay = delay
-        self._lock = threading.Lock()
+        self.gate = gate  # when given, every call waits for it: a call "in flight"
+        self.concurrent = 0
+        self.max_concurrent = 0
 
-    def __call__(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
-        with self._lock:
-            self.calls.append([dict(e) for e in entries])
-            n = len(self.calls)
-        if self.delay:
-            time.sleep(self.delay)
-        response = self.behaviour(entries, n)
+    async def __call__(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
+        self.calls.append([dict(e) for e in entries])
+        n = len(self.calls)
+        self.concurrent += 1
+        self.max_concurrent = max(self.max_concurrent, self.concurrent)
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            if self.gate is not None:
+                await self.gate.wait()
+            response = self.behaviour(entries, n)
+        finally:
+            self.concurrent -= 1
         failed = {f["Id"] for f in response.get("Failed", [])}
-        with self._lock:
-            self.accepted += [
-                e["MessageAttributes"][ATTR]["StringValue"]
-                for e in entries
-                if e["Id"] not in failed
-                and e["Id"] in {s["Id"] for s in response.get("Successful", [])}
-            ]
+        self.accepted += [
+            e["MessageAttributes"][ATTR]["StringValue"]
+            for e in entries
+            if e["Id"] not in failed
+            and e["Id"] in {s["Id"] for s in response.get("Successful", [])}
+        ]
         return response
 
 
@@ -100,7 +107,7 @@ def run(coro: Any) -> Any:
 def test_concurrent_events_are_coalesced_into_batches_of_at_most_ten():
     async def main():
         fake = FakeSqs(delay=0.02)
-        batcher, metrics = make(fake, threads=1, max_wait=0.005)
+        batcher, metrics = make(fake, max_in_flight=1, max_wait=0.005)
         ids = [f"e{i}" for i in range(35)]
         results = await send_all(batcher, ids)
         await batcher.close()
@@ -134,7 +141,7 @@ def test_an_idle_service_sends_at_once_instead_of_lingering():
 def test_a_busy_service_lingers_to_fill_batches():
     async def main():
         fake = FakeSqs(delay=0.05)
-        batcher, _ = make(fake, threads=4, max_wait=0.03)
+        batcher, _ = make(fake, max_in_flight=4, max_wait=0.03)
         first = asyncio.ensure_future(batcher.send("first", "{}"))
         await asyncio.sleep(0.01)  # "first" is in flight: later events wait to be batched
         rest = []
@@ -152,7 +159,7 @@ def test_a_busy_service_lingers_to_fill_batches():
 def test_a_batch_never_exceeds_the_total_payload_limit():
     async def main():
         fake = FakeSqs(delay=0.01)
-        batcher, _ = make(fake, threads=1)
+        batcher, _ = make(fake, max_in_flight=1)
         body = "x" * 100_000
         results = await send_all(batcher, [f"big{i}" for i in range(7)], body)
         await batcher.close()
@@ -181,7 +188,7 @@ def test_failed_entries_are_retried_and_only_answered_when_accepted():
 
     async def main():
         fake = FakeSqs(behaviour, delay=0.01)
-        batcher, metrics = make(fake, threads=1)
+        batcher, metrics = make(fake, max_in_flight=1)
         ids = [f"p{i}" for i in range(6)]
         results = await send_all(batcher, ids)
         await batcher.close()
@@ -201,7 +208,7 @@ def test_failed_entries_are_retried_and_only_answered_when_accepted():
 def test_retries_exhausted_is_503_and_never_acknowledged():
     async def main():
         fake = FakeSqs(lambda entries, n: ok(entries, frozenset({"0"})))
-        batcher, metrics = make(fake, threads=1, max_attempts=3)
+        batcher, metrics = make(fake, max_in_flight=1, max_attempts=3)
         [result] = await send_all(batcher, ["doomed"])
         await batcher.close()
         return fake, metrics, result
@@ -282,7 +289,7 @@ def test_a_failed_call_is_retried_for_transient_errors_only():
 
     async def main():
         fake_flaky, fake_denied = FakeSqs(flaky), FakeSqs(denied)
-        b1, m1 = make(fake_flaky, threads=1, backoff_base=0.0, backoff_cap=0.0)
+        b1, m1 = make(fake_flaky, max_in_flight=1, backoff_base=0.0, backoff_cap=0.0)
         b2, _ = make(fake_denied, max_attempts=4)
         r1 = await send_all(b1, ["a", "b"])
         r2 = await send_all(b2, ["c"])
@@ -321,14 +328,9 @@ def test_the_deadline_bounds_retries():
 
 def test_overload_and_shutdown_refuse_new_events_and_close_flushes_in_flight():
     async def main():
-        release = threading.Event()
-
-        def blocked(entries, n):
-            release.wait(5)
-            return ok(entries)
-
-        fake = FakeSqs(blocked)
-        batcher, metrics = make(fake, threads=1, max_pending=10)
+        release = asyncio.Event()
+        fake = FakeSqs(gate=release)
+        batcher, metrics = make(fake, max_in_flight=1, max_pending=10)
         accepted = [asyncio.ensure_future(batcher.send(f"k{i}", "{}")) for i in range(10)]
         await asyncio.sleep(0.05)
         with pytest.raises(SendError) as overloaded:
@@ -369,7 +371,7 @@ def test_a_client_that_goes_away_does_not_cancel_its_entry():
 def test_a_client_that_goes_away_while_its_entry_waits_still_gets_it_sent_and_counted():
     async def main():
         fake = FakeSqs(delay=0.05)
-        batcher, metrics = make(fake, threads=1, max_wait=0)
+        batcher, metrics = make(fake, max_in_flight=1, max_wait=0)
         first = asyncio.ensure_future(batcher.send("first", "{}"))
         await asyncio.sleep(0.01)  # "first" is on its way; the one sender is busy
         gone = asyncio.ensure_future(batcher.send("queued", "{}"))
@@ -386,3 +388,17 @@ def test_a_client_that_goes_away_while_its_entry_waits_still_gets_it_sent_and_co
     assert metrics.enqueued.value() == 2
     assert batcher.unsettled == 0
     assert metrics.in_flight.value() == 0
+
+
+def test_at_most_max_in_flight_calls_run_at_once():
+    async def main():
+        fake = FakeSqs(delay=0.02)
+        batcher, _ = make(fake, max_in_flight=3, max_wait=0)
+        results = await send_all(batcher, [f"c{i}" for i in range(100)])
+        await batcher.close()
+        return fake, results
+
+    fake, results = run(main())
+    assert results == [None] * 100
+    assert fake.max_concurrent == 3
+    assert len(fake.calls) == 10  # everything was waiting: full batches only

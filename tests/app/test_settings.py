@@ -29,14 +29,14 @@ def test_overrides_and_endpoint():
             "PORT": "9000",
             "HOST": "127.0.0.1",
             "BATCH_MAX_WAIT_MS": "0",
-            "SENDER_THREADS": "8",
+            "MAX_CONCURRENT_SENDS": "8",
             "LOG_LEVEL": "debug",
             "AWS_ENDPOINT_URL": "http://127.0.0.1:4566",
             "AWS_ENDPOINT_URL_SQS": "http://127.0.0.1:4567",
         }
     )
     assert (s.region, s.port, s.host, s.batch_max_wait_ms) == ("eu-west-2", 9000, "127.0.0.1", 0)
-    assert (s.sender_threads, s.log_level) == (8, "DEBUG")
+    assert (s.max_concurrent_sends, s.log_level) == (8, "DEBUG")
     assert s.sqs_endpoint_url == "http://127.0.0.1:4567"  # the service-specific one wins
 
 
@@ -50,7 +50,10 @@ def test_overrides_and_endpoint():
         ({"PORT": "http"}, ["PORT='http' is invalid: allowed an integer 1-65535"]),
         ({"PORT": "70000"}, ["PORT='70000' is invalid"]),
         ({"BATCH_MAX_WAIT_MS": "-1"}, ["BATCH_MAX_WAIT_MS='-1' is invalid: allowed"]),
-        ({"SENDER_THREADS": "0"}, ["SENDER_THREADS='0' is invalid: allowed an integer 1-64"]),
+        (
+            {"MAX_CONCURRENT_SENDS": "0"},
+            ["MAX_CONCURRENT_SENDS='0' is invalid: allowed an integer 1-64"],
+        ),
         ({"SEND_MAX_ATTEMPTS": "11"}, ["SEND_MAX_ATTEMPTS='11' is invalid"]),
         ({"REQUEST_TIMEOUT_SECONDS": "0.5"}, ["REQUEST_TIMEOUT_SECONDS='0.5' is invalid"]),
         ({"MAX_PENDING_EVENTS": "5"}, ["MAX_PENDING_EVENTS='5' is invalid"]),
