@@ -4,17 +4,17 @@
 raises `SendError` otherwise: the HTTP layer turns a return into 202 and an error into 4xx/503,
 so nothing is acknowledged that SQS did not accept.
 
-Shape of the pipeline (all on the event loop, except the blocking boto3 call):
+Shape of the pipeline (all on the event loop, no threads):
 
-    send() -> pending deque -> dispatcher -> sender thread pool (boto3 SendMessageBatch)
-                 ^                                       |
+    send() -> pending deque -> dispatcher -> up to `max_in_flight` SendMessageBatch calls
+                 ^                                       |       (app.sqs.BatchSender)
                  +------ failed entries, after backoff --+
 
 - A batch leaves when it holds 10 entries (the SendMessageBatch maximum), when one more entry
   would push it over SQS's total payload limit, or when its oldest entry has lingered
   `max_wait`. The linger only applies while another send is in flight: an idle service sends
   at once (no added latency at low load), a busy one fills batches while it waits anyway.
-- At most `threads` calls are in flight; while all are busy, new events queue up and the next
+- At most `max_in_flight` calls are in flight; while all are busy, new events queue up and the next
   free sender takes up to 10 of them at once, so batches grow with load by themselves.
 - An entry that SQS reports as failed with `SenderFault: false`, or a call that failed as a
   whole (throttling, 5xx, connection refused or reset, timeout), is retried with capped

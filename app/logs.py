@@ -1,9 +1,9 @@
 """Structured JSON logs on stdout: one object per line, which CloudWatch / Fluent Bit parse.
 
-Writing and flushing one line per request costs a system call each, and every system call
-hands the GIL to the SQS sender threads: at a few thousand requests per second that was a
-quarter of the event loop's time (bench/app_throughput.py). So lines are buffered and flushed
-every FLUSH_SECONDS by the event loop, at once for WARNING and above, and at exit.
+Writing and flushing one line per request costs a system call each, on the one thread that
+also serves HTTP: at a few thousand requests per second that was a quarter of the event
+loop's time (bench/app_throughput.py, when sends still ran on threads). So lines are buffered
+and flushed every FLUSH_SECONDS by the event loop, at once for WARNING and above, and at exit.
 """
 
 from __future__ import annotations

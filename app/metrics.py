@@ -1,8 +1,8 @@
 """A small, dependency-free Prometheus registry (text exposition format 0.0.4).
 
 Counters, one gauge and histograms are all this service needs; writing them here keeps the
-image's dependency set to boto3 and aiohttp. The SQS sender threads update metrics too, so
-every update holds the metric's lock.
+image's dependency set to boto3 and aiohttp. The app updates them on its event loop only;
+every update still holds the metric's lock, so a fork may update them from worker threads.
 Format: https://prometheus.io/docs/instrumenting/exposition_formats/#text-based-format
 """
 

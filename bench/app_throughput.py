@@ -6,8 +6,9 @@ One run, one server, so the figures are comparable as ratios:
    per request) at 1, 16 and 64 concurrent clients, driven by wrk (C, event-driven; its CPU
    use is printed so it can be seen not to be the bottleneck).
 For each: accepted events/s, p50/p99 latency, SQS requests per event (from the app's own
-counters), CPU used by the app (split into its event-loop thread and its other threads, i.e.
-boto3, per accepted event), fauxqs and wrk, and a loss check: every id that got a 202 must be
+counters), CPU used by the app (split into its event-loop thread and its other threads, per
+accepted event: the app sends on its event loop, the naive variant's boto3 calls run on
+threads), fauxqs and wrk, and a loss check: every id that got a 202 must be
 in the queue.
 
     .venv/bin/python bench/app_throughput.py [--duration 10] [--clients 1,16,64] [--repeat 1]
@@ -111,7 +112,7 @@ def cpu_seconds(pid: int, stat: str = "") -> float:
 
 def loop_thread_seconds(pid: int) -> float:
     """CPU of the process's main thread, which runs the event loop (HTTP, validation, logs);
-    the rest of the process's CPU is its other threads, i.e. boto3 in the senders."""
+    the rest of the process's CPU is its other threads (the naive variant's boto3 calls)."""
     return cpu_seconds(pid, f"/proc/{pid}/task/{pid}/stat")
 
 
@@ -263,7 +264,7 @@ def main() -> None:
         fauxqs.stop()
     header = (
         f"{'variant':<7} {'clients':>7} {'events/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'SQS req/event':>13} {'CPU app':>7} {'loop ms/ev':>10} {'boto3 ms/ev':>11} "
+        f"{'SQS req/event':>13} {'CPU app':>7} {'loop ms/ev':>10} {'threads ms/ev':>13} "
         f"{'fauxqs':>6} {'wrk':>5} "
         f"{'202s':>7} {'lost':>4} {'dups':>4} {'non-202':>7}"
     )
@@ -272,7 +273,7 @@ def main() -> None:
         print(
             f"{r['kind']:<7} {r['clients']:>7} {r['rate']:>9,.0f} {r['p50_ms']:>7.2f} "
             f"{r['p99_ms']:>7.2f} {r['requests_per_event']:>13.3f} {r['cpu_app']:>7.0%} "
-            f"{r['loop_ms_per_event']:>10.3f} {r['other_ms_per_event']:>11.3f} "
+            f"{r['loop_ms_per_event']:>10.3f} {r['other_ms_per_event']:>13.3f} "
             f"{r['cpu_sqs']:>6.0%} {r['cpu_wrk']:>5.0%} {r['acked_ids']:>7} {r['lost']:>4} "
             f"{r['duplicates']:>4} {r['refused']:>7}"
         )
