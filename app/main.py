@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import sys
+from typing import Any, Protocol
 
 import uvloop
 from aiohttp import web
@@ -45,15 +46,26 @@ async def flush_logs_periodically(handler: logs.BufferedHandler) -> None:
         handler.flush_now()
 
 
-async def serve(settings: Settings, log_handler: logs.BufferedHandler) -> None:
+class Sender(Protocol):
+    """What sends the batches: app.sqs.BatchSender, or a fork's own (bench/boto3_app.py)."""
+
+    async def send(self, entries: list[dict[str, Any]]) -> dict[str, Any]: ...
+
+    async def close(self) -> None: ...
+
+
+async def serve(
+    settings: Settings, log_handler: logs.BufferedHandler, sender: Sender | None = None
+) -> None:
     loop = asyncio.get_running_loop()
     flusher = loop.create_task(flush_logs_periodically(log_handler))
     session = sqs.make_session(settings)
     client = sqs.make_client(settings, session)
     metrics = Metrics()
-    sender = sqs.BatchSender(
-        session, client, settings.queue_url, max_connections=settings.max_concurrent_sends
-    )
+    if sender is None:
+        sender = sqs.BatchSender(
+            session, client, settings.queue_url, max_connections=settings.max_concurrent_sends
+        )
     batcher = Batcher(
         sender.send,
         metrics,

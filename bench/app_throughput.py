@@ -2,9 +2,11 @@
 
 One run, one server, so the figures are comparable as ratios:
 1. the raw ceiling: boto3 SendMessageBatch (10 entries) in a loop, 1 and 4 threads, no HTTP;
-2. `python -m app` (coalescing into SendMessageBatch) and bench/naive_app.py (one SendMessage
-   per request) at 1, 16 and 64 concurrent clients, driven by wrk (C, event-driven; its CPU
-   use is printed so it can be seen not to be the bottleneck).
+2. `python -m app` (coalescing into SendMessageBatch, sent by app.sqs.BatchSender),
+   bench/boto3_app.py (the same app sending its batches through boto3 on threads, i.e. what the
+   batching alone buys; leave it out with --variants app,naive) and bench/naive_app.py (one
+   SendMessage per request) at 1, 16 and 64 concurrent clients, driven by wrk (C,
+   event-driven; its CPU use is printed so it can be seen not to be the bottleneck).
 For each: accepted events/s, p50/p99 latency, SQS requests per event (from the app's own
 counters), CPU used by the app (split into its event-loop thread and its other threads, per
 accepted event: the app sends on its event loop, the naive variant's boto3 calls run on
@@ -44,6 +46,11 @@ from botocore.config import Config  # noqa: E402
 from local.fauxqs import FauxqsServer  # noqa: E402
 from local.servers import LOCAL_ENV, free_port, local_client  # noqa: E402
 
+VARIANTS = {
+    "app": ["-m", "app"],
+    "boto3": ["bench/boto3_app.py"],
+    "naive": ["bench/naive_app.py"],
+}
 PAD = 64  # bytes of padding in each event's data: a ~130-byte message
 
 
@@ -164,7 +171,7 @@ def run(kind: str, clients: int, duration: int, fauxqs: FauxqsServer, sqs: Any) 
         PORT=str(port),
         SHUTDOWN_DELAY_SECONDS="0",
     )
-    cmd = [sys.executable, "-m", "app"] if kind == "app" else [sys.executable, "bench/naive_app.py"]
+    cmd = [sys.executable, *VARIANTS[kind]]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     for _ in range(200):
@@ -237,10 +244,18 @@ def main() -> None:
         "--repeat",
         type=int,
         default=1,
-        help="app/naive pairs per concurrency, run alternately; the ratio is their median",
+        help="rounds of the variants per concurrency, run alternately; ratios are the median",
+    )
+    parser.add_argument(
+        "--variants",
+        default="app,boto3,naive",
+        help=f"comma-separated, from {', '.join(VARIANTS)}; app and naive are required",
     )
     args = parser.parse_args()
     clients = [int(c) for c in args.clients.split(",")]
+    variants = args.variants.split(",")
+    if not {"app", "naive"} <= set(variants) <= set(VARIANTS):
+        parser.error(f"--variants {args.variants!r}: allowed app, naive and optionally boto3")
     ensure_tools()
     fauxqs = FauxqsServer().start()
     try:
@@ -252,13 +267,13 @@ def main() -> None:
             "raw boto3 SendMessageBatch(10) ceiling: "
             + ", ".join(f"{t} thread(s) {r:,.0f} msg/s" for t, r in ceilings.items())
         )
-        # Alternating app and naive runs and taking the median of each pair's ratio keeps the
+        # Alternating the variants and taking the median of each round's ratio keeps the
         # comparison fair when other work on the machine comes and goes during the run.
         rows = [
             run(kind, c, args.duration, fauxqs, sqs)
             for c in clients
             for _ in range(args.repeat)
-            for kind in ("app", "naive")
+            for kind in variants
         ]
     finally:
         fauxqs.stop()
@@ -278,11 +293,19 @@ def main() -> None:
             f"{r['duplicates']:>4} {r['refused']:>7}"
         )
     top = max(clients)
-    apps = [r for r in rows if r["kind"] == "app" and r["clients"] == top]
-    naives = [r for r in rows if r["kind"] == "naive" and r["clients"] == top]
+    at_top = {v: [r for r in rows if r["kind"] == v and r["clients"] == top] for v in variants}
+    apps, naives = at_top["app"], at_top["naive"]
     ratios = [a["rate"] / n["rate"] for a, n in zip(apps, naives, strict=True)]
-    if len(ratios) > 1:
-        print(f"app/naive at {top} clients, per pair: " + ", ".join(f"{x:.2f}" for x in ratios))
+    print(f"app/naive at {top} clients, per round: " + ", ".join(f"{x:.2f}" for x in ratios))
+    if "boto3" in at_top:
+        for name, over, under in (("boto3/naive", "boto3", "naive"), ("app/boto3", "app", "boto3")):
+            pairs = zip(at_top[over], at_top[under], strict=True)
+            per_round = [a["rate"] / b["rate"] for a, b in pairs]
+            print(
+                f"{name} at {top} clients, per round: "
+                + ", ".join(f"{x:.2f}" for x in per_round)
+                + f" (median {statistics.median(per_round):.2f})"
+            )
     app = {
         "rate": statistics.median(r["rate"] for r in apps),
         "requests_per_event": max(r["requests_per_event"] for r in apps),

@@ -81,10 +81,13 @@ def app_env(queue_url: str, endpoint: str, **overrides: str) -> dict[str, str]:
     return env
 
 
-def start_app(env: dict[str, str], log_path: Path, timeout: float = 20) -> AppProcess:
+def start_app(
+    env: dict[str, str], log_path: Path, timeout: float = 20, args: tuple[str, ...] = ("-m", "app")
+) -> AppProcess:
+    """The app (or, with `args`, a benchmark variant of it) started as the image starts it."""
     out = log_path.open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app"],
+        [sys.executable, *args],
         cwd=ROOT,
         env=env,
         stdout=out,
