@@ -46,6 +46,8 @@ NODE_ARCHITECTURES: Final = ("arm64", "amd64")
 FUNCTION_ARCHITECTURES: Final = ("arm64", "x86_64")
 NAT_GATEWAYS: Final = ("perAz", "single")
 CAPACITY_TYPES: Final = ("ON_DEMAND", "SPOT")
+# EC2 CreateFlowLogs `TrafficType`.
+FLOW_LOG_TRAFFIC_TYPES: Final = ("ALL", "ACCEPT", "REJECT")
 
 
 def visibility_timeout_for(function_timeout: int, batching_window: int) -> int:
