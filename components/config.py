@@ -26,7 +26,7 @@ NodeArchitecture = Literal["arm64", "amd64"]
 FunctionArchitecture = Literal["arm64", "x86_64"]
 NatGateways = Literal["perAz", "single"]
 CapacityType = Literal["ON_DEMAND", "SPOT"]
-FlowLogTrafficType = Literal["ALL", "ACCEPT", "REJECT"]
+FlowLogTrafficType = Literal["ALL", "REJECT"]
 
 T = TypeVar("T")
 

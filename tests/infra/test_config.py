@@ -105,7 +105,11 @@ KEYS = PROJECT_FILE["config"]
         ({"vpcFlowLogs": "on"}, "ecr-eks-lambda:vpcFlowLogs = 'on': must be true or false"),
         (
             {"vpcFlowLogTrafficType": "reject"},
-            "ecr-eks-lambda:vpcFlowLogTrafficType = 'reject': must be one of ALL, ACCEPT, REJECT",
+            "ecr-eks-lambda:vpcFlowLogTrafficType = 'reject': must be one of ALL, REJECT",
+        ),
+        (
+            {"vpcFlowLogTrafficType": "ACCEPT"},
+            "ecr-eks-lambda:vpcFlowLogTrafficType = 'ACCEPT': must be one of ALL, REJECT",
         ),
         (
             {"vpcCidr": "8.8.0.0/16"},
