@@ -99,6 +99,9 @@ cluster = Cluster(
         node_max_size=config.node_max_size,
         node_disk_size_gib=config.node_disk_size_gib,
         deletion_protection=config.protect_resources,
+        flow_logs=config.vpc_flow_logs,
+        flow_log_traffic_type=config.vpc_flow_log_traffic_type,
+        flow_log_retention_days=config.log_retention_days,
     ),
     with_aws,
 )

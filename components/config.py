@@ -26,6 +26,7 @@ NodeArchitecture = Literal["arm64", "amd64"]
 FunctionArchitecture = Literal["arm64", "x86_64"]
 NatGateways = Literal["perAz", "single"]
 CapacityType = Literal["ON_DEMAND", "SPOT"]
+FlowLogTrafficType = Literal["ALL", "REJECT"]
 
 T = TypeVar("T")
 
@@ -60,6 +61,8 @@ class StackConfig:
     node_desired_size: int
     node_max_size: int
     node_disk_size_gib: int
+    vpc_flow_logs: bool
+    vpc_flow_log_traffic_type: FlowLogTrafficType
     app_replicas: int
     app_public: bool
     app_allowed_cidrs: tuple[str, ...]
@@ -329,6 +332,8 @@ def load_stack_config(
         node_desired_size=node_desired,
         node_max_size=node_max,
         node_disk_size_gib=r.integer("nodeDiskSizeGib", *limits.NODE_DISK_GIB),
+        vpc_flow_logs=r.boolean("vpcFlowLogs"),
+        vpc_flow_log_traffic_type=r.choice("vpcFlowLogTrafficType", limits.FLOW_LOG_TRAFFIC_TYPES),
         app_replicas=r.integer("appReplicas", 1, limits.MAX_REPLICAS),
         app_public=app_public,
         app_allowed_cidrs=app_cidrs,

@@ -46,6 +46,9 @@ NODE_ARCHITECTURES: Final = ("arm64", "amd64")
 FUNCTION_ARCHITECTURES: Final = ("arm64", "x86_64")
 NAT_GATEWAYS: Final = ("perAz", "single")
 CAPACITY_TYPES: Final = ("ON_DEMAND", "SPOT")
+# EC2 CreateFlowLogs `TrafficType` values that record rejected traffic, which Security Hub
+# EC2.6 and the CIS AWS Foundations Benchmark ask for; EC2's third value, ACCEPT, omits it.
+FLOW_LOG_TRAFFIC_TYPES: Final = ("ALL", "REJECT")
 
 
 def visibility_timeout_for(function_timeout: int, batching_window: int) -> int:

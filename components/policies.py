@@ -29,13 +29,31 @@ def allow(
     return statement
 
 
-def service_trust(service: str) -> Statement:
-    """A trust statement letting one AWS service principal assume the role."""
-    return {
+def service_trust(
+    service: str,
+    *,
+    source_account: pulumi.Input[str] | None = None,
+    source_arn: pulumi.Input[str] | None = None,
+) -> Statement:
+    """A trust statement letting one AWS service principal assume the role.
+
+    `source_account` / `source_arn` (an ARN pattern) restrict it to requests the service makes
+    on behalf of that account / those resources: AWS's guard against the cross-service
+    confused deputy (IAM User Guide, "The confused deputy problem").
+    """
+    statement: dict[str, Any] = {
         "Effect": "Allow",
         "Principal": {"Service": service},
         "Action": "sts:AssumeRole",
     }
+    condition: dict[str, Any] = {}
+    if source_account is not None:
+        condition["StringEquals"] = {"aws:SourceAccount": source_account}
+    if source_arn is not None:
+        condition["ArnLike"] = {"aws:SourceArn": source_arn}
+    if condition:
+        statement["Condition"] = condition
+    return statement
 
 
 def deny_insecure_transport(action: str, resource: pulumi.Input[str]) -> Statement:

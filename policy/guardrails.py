@@ -857,6 +857,54 @@ def check_sqs_visibility_covers_function(
     return out
 
 
+EC2_VPC: Final = "aws:ec2/vpc:Vpc"
+EC2_FLOW_LOG: Final = "aws:ec2/flowLog:FlowLog"
+# Traffic types that record rejected connections, which Security Hub EC2.6 (and the CIS AWS
+# Foundations Benchmark) ask for; an ACCEPT-only flow log does not.
+_FLOW_LOG_TRAFFIC_WITH_REJECTS: Final = ("ALL", "REJECT")
+
+
+def check_vpc_flow_logs(
+    resources: Sequence[StackResource], *, link_unique: bool = False
+) -> list[tuple[str, str]]:
+    """Every VPC has a flow log of its own (`vpcId`, not a subnet's or an interface's) that
+    records rejected traffic.
+
+    A flow log is linked to its VPC through the engine's property dependency on `vpcId`, else
+    by the VPC's `id`. `link_unique`: for resources recorded without dependencies or ids (mock
+    runs), a flow log whose VPC is not found is linked to the stack's only VPC.
+    """
+    vpcs = [r for r in resources if r.type == EC2_VPC]
+    covered: set[str] = set()
+    for flow_log in resources:
+        if flow_log.type != EC2_FLOW_LOG:
+            continue
+        vpc_id = _get(flow_log.props, "vpcId")
+        if vpc_id is None or vpc_id == "":
+            continue
+        traffic = _get(flow_log.props, "trafficType")
+        if traffic is not UNKNOWN and traffic not in _FLOW_LOG_TRAFFIC_WITH_REJECTS:
+            continue
+        deps = set(flow_log.property_dependencies.get("vpcId", ()))
+        vpc = next((v for v in vpcs if v.urn in deps), None)
+        if vpc is None and isinstance(vpc_id, str):
+            vpc = next((v for v in vpcs if _get(v.props, "id") == vpc_id), None)
+        if vpc is None and link_unique:
+            vpc = _single(vpcs)
+        if vpc is not None:
+            covered.add(vpc.urn)
+    return [
+        (
+            vpc.urn,
+            f"VPC {vpc.name!r} has no flow log recording rejected traffic (AWS Security Hub "
+            "EC2.6): add an aws.ec2.FlowLog with vpc_id=vpc.id and traffic_type 'ALL' or "
+            "'REJECT', publishing to CloudWatch Logs or S3.",
+        )
+        for vpc in vpcs
+        if vpc.urn not in covered
+    ]
+
+
 # --------------------------------------------------------------------------------------------
 # pulumi-policy wrappers
 # --------------------------------------------------------------------------------------------
@@ -943,6 +991,11 @@ STACK_RULES: Final = (
         "An SQS queue feeding a Lambda hides messages for at least 6 x the function timeout "
         "plus the batching window.",
         check_sqs_visibility_covers_function,
+    ),
+    StackRule(
+        "vpc-flow-logs",
+        "Every VPC has a flow log that records rejected traffic (ALL or REJECT).",
+        check_vpc_flow_logs,
     ),
 )
 

@@ -74,8 +74,18 @@ def analyze(resource_type: str, props: Mapping[str, Any], name: str = "r") -> li
     return _violations(_servicer().Analyze(request, None))
 
 
-def analyze_stack(resources: Sequence[Res]) -> list[Violation]:
-    """Every stack policy of the pack over a set of resources."""
+def analyze_stack(resources: Sequence[Res], disabled: Sequence[str] = ()) -> list[Violation]:
+    """Every stack policy of the pack over a set of resources; `disabled` names policies
+    turned off the way `--policy-pack-config` turns them off (the Configure call)."""
+    servicer = _servicer()
+    servicer.Configure(
+        proto.ConfigureAnalyzerRequest(
+            policyConfig={
+                name: proto.PolicyConfig(enforcementLevel=proto.DISABLED) for name in disabled
+            }
+        ),
+        None,
+    )
     by_name = {r.name: r for r in resources}
     request = proto.AnalyzeStackRequest(
         resources=[
@@ -92,7 +102,7 @@ def analyze_stack(resources: Sequence[Res]) -> list[Violation]:
             for r in resources
         ]
     )
-    return _violations(_servicer().AnalyzeStack(request, None))
+    return _violations(servicer.AnalyzeStack(request, None))
 
 
 def by_policy(violations: Sequence[Violation], policy: str) -> list[Violation]:

@@ -48,6 +48,8 @@ def test_the_guarded_resource_types_are_all_in_the_program(recorded):
         g.LAMBDA_FUNCTION,
         g.LAMBDA_EVENT_SOURCE_MAPPING,
         g.EKS_COMPONENT_CLUSTER,
+        g.EC2_VPC,
+        g.EC2_FLOW_LOG,
         "kubernetes:apps/v1:Deployment",
     } <= types
     assert any(g.policy_documents(r.type, r.props) for r in recorded)

@@ -637,13 +637,95 @@ def test_dead_letter_queue_declared_by_redrive_allow_policy_passes():
 
 
 # ------------------------------------------------------------------------------------------
+# Stack rule: VPC flow logs
+# ------------------------------------------------------------------------------------------
+
+
+def network(traffic: str = "ALL", deps: bool = True, attached_to: str = "vpcId") -> list[Res]:
+    """A VPC and a flow log; during a preview the flow log's `vpcId` is not known yet, and the
+    engine's property dependency is what names the VPC."""
+    flow_log = {
+        attached_to: UNKNOWN_STRING,
+        "trafficType": traffic,
+        "logDestinationType": "cloud-watch-logs",
+        "logDestination": UNKNOWN_STRING,
+    }
+    return [
+        Res(g.EC2_VPC, "net", {"cidrBlock": "10.0.0.0/16"}),
+        Res(g.EC2_FLOW_LOG, "net-flow-log", flow_log, {attached_to: ["net"]} if deps else {}),
+    ]
+
+
+@pytest.mark.parametrize("traffic", ["ALL", "REJECT", UNKNOWN_STRING])
+def test_vpc_with_a_flow_log_recording_rejects_passes(traffic):
+    assert analyze_stack(network(traffic)) == []
+
+
+def test_vpc_without_a_flow_log_is_refused():
+    vpc = network()[0]
+    (v,) = only(analyze_stack([vpc]), "vpc-flow-logs")
+    assert v.endswith(
+        "VPC 'net' has no flow log recording rejected traffic (AWS Security Hub EC2.6): add an "
+        "aws.ec2.FlowLog with vpc_id=vpc.id and traffic_type 'ALL' or 'REJECT', publishing to "
+        "CloudWatch Logs or S3."
+    )
+    (violation,) = analyze_stack([vpc])
+    assert violation.urn == vpc.urn
+
+
+def test_accept_only_flow_log_does_not_cover_the_vpc():
+    assert only(analyze_stack(network("ACCEPT")), "vpc-flow-logs")
+
+
+def test_subnet_flow_log_does_not_cover_the_vpc():
+    vpc, flow_log = network(attached_to="subnetId")
+    subnet = Res("aws:ec2/subnet:Subnet", "net-a", {"vpcId": UNKNOWN_STRING}, {"vpcId": [vpc.name]})
+    flow_log = Res(flow_log.type, flow_log.name, flow_log.props, {"subnetId": [subnet.name]})
+    assert only(analyze_stack([vpc, subnet, flow_log]), "vpc-flow-logs")
+    # Not even as the only candidate of a mock run.
+    assert g.check_vpc_flow_logs(plain([vpc, subnet, flow_log]), link_unique=True)
+
+
+def test_flow_log_is_linked_by_the_vpc_id_without_dependencies():
+    vpc = Res(g.EC2_VPC, "net", {"cidrBlock": "10.0.0.0/16", "id": "vpc-0a1b"})
+
+    def flow_log(vpc_id: str) -> Res:
+        return Res(g.EC2_FLOW_LOG, "fl", {"vpcId": vpc_id, "trafficType": "REJECT"})
+
+    assert analyze_stack([vpc, flow_log("vpc-0a1b")]) == []
+    assert only(analyze_stack([vpc, flow_log("vpc-other")]), "vpc-flow-logs")
+
+
+def test_a_flow_log_covers_only_its_own_vpc():
+    resources = [*network(), Res(g.EC2_VPC, "other", {"cidrBlock": "10.1.0.0/16"})]
+    (v,) = by_policy(analyze_stack(resources), "vpc-flow-logs")
+    assert v.urn == resources[2].urn
+
+
+def test_vpc_flow_log_link_unique_links_mock_runs_and_never_guesses():
+    recorded = plain(network(deps=False))
+    assert [u for u, _ in g.check_vpc_flow_logs(recorded)] == [recorded[0].urn]
+    assert g.check_vpc_flow_logs(recorded, link_unique=True) == []
+    two_vpcs = [*recorded, *plain([Res(g.EC2_VPC, "other", {})])]
+    assert len(g.check_vpc_flow_logs(two_vpcs, link_unique=True)) == 2
+
+
+def test_vpc_flow_logs_rule_can_be_disabled_for_a_stack_by_pack_config():
+    # A stack with vpcFlowLogs=false needs this explicit exception, e.g.
+    # `--policy-pack-config` with {"vpc-flow-logs": "disabled"}.
+    vpc = network()[0]
+    assert analyze_stack([vpc], disabled=["vpc-flow-logs"]) == []
+    assert analyze_stack([vpc], disabled=["sqs-dead-letter-queue"]) != []
+
+
+# ------------------------------------------------------------------------------------------
 # The pack as a whole
 # ------------------------------------------------------------------------------------------
 
 
 def test_pack_policies_are_mandatory_and_uniquely_named():
     names = [p.name for p in g.POLICIES]
-    assert len(names) == len(set(names)) == len(g.RESOURCE_RULES) + len(g.STACK_RULES) == 11
+    assert len(names) == len(set(names)) == len(g.RESOURCE_RULES) + len(g.STACK_RULES) == 12
     assert all(
         p.enforcement_level is not None and p.enforcement_level.value == "mandatory"
         for p in g.POLICIES

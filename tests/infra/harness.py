@@ -48,8 +48,9 @@ class Recorded:
 
     `type`, `name`, `inputs` (plain, camelCase wire names) and `custom` are the interface; the
     rest are extras: the provider reference (`urn::id`, custom resources only), the URN,
-    for components the providers map they were given, the outputs the mock answered, and
-    whether the `protect` option is set.
+    for components the providers map they were given, the outputs the mock answered,
+    whether the `protect` option is set, and the URNs it depends on (`depends_on` and the
+    resources its inputs came from).
     """
 
     type: str
@@ -61,6 +62,7 @@ class Recorded:
     providers: Mapping[str, str] = field(default_factory=dict)
     outputs: Mapping[str, Any] = field(default_factory=dict)
     protect: bool = False
+    dependencies: tuple[str, ...] = ()
 
 
 @dataclass
@@ -146,12 +148,20 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 "reverseDnsPrefix": "com.amazonaws",
                 "id": "aws",
             }, []
+        if token == "aws:index/getRegion:getRegion":
+            return {
+                "region": self.region,
+                "name": self.region,
+                "endpoint": f"ec2.{self.region}.amazonaws.com",
+                "description": self.region,
+                "id": self.region,
+            }, []
         raise NotImplementedError(f"the mocks do not know the invoke {token!r}; add it on purpose")
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         custom = bool(args.custom)
-        urn, providers, protect = (
-            self.monitor.registration(args) if self.monitor else ("", {}, False)
+        urn, providers, protect, dependencies = (
+            self.monitor.registration(args) if self.monitor else ("", {}, False, ())
         )
         if not custom:
             outputs = self._eks_cluster(args, urn) if args.typ == "eks:index:Cluster" else {}
@@ -168,6 +178,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 providers,
                 outputs,
                 protect,
+                dependencies,
             )
         )
         return f"{args.name}-id", outputs
@@ -196,6 +207,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
             "aws:kms/key:Key": {"arn": f"arn:aws:kms:{r}:{a}:key/{name}-key-id"},
             "aws:sns/topic:Topic": {"arn": f"arn:aws:sns:{r}:{a}:{phys}"},
             "aws:ec2/launchTemplate:LaunchTemplate": {"latestVersion": 1},
+            "aws:ec2/flowLog:FlowLog": {"arn": f"arn:aws:ec2:{r}:{a}:vpc-flow-log/fl-{name}"},
         }
         return {"name": phys, **by_type.get(typ, {"arn": f"arn:aws:mock:{r}:{a}:{typ}/{phys}"})}
 
@@ -229,13 +241,14 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: RecordingMocks) -> None:
         super().__init__(mocks)
         mocks.monitor = self
-        self._seen: dict[tuple[str, str], tuple[str, dict[str, str], bool]] = {}
+        self._seen: dict[tuple[str, str], tuple[str, dict[str, str], bool, tuple[str, ...]]] = {}
 
     def registration(
         self, args: pulumi.runtime.MockResourceArgs
-    ) -> tuple[str, dict[str, str], bool]:
-        """The URN, providers map and protect flag of the registration being handled."""
-        return self._seen.get((args.typ, args.name), ("", {}, False))
+    ) -> tuple[str, dict[str, str], bool, tuple[str, ...]]:
+        """The URN, providers map, protect flag and dependencies of the registration being
+        handled."""
+        return self._seen.get((args.typ, args.name), ("", {}, False, ()))
 
     def RegisterResource(self, request: Any) -> Any:  # the gRPC method's name
         _replace_references(request.object)
@@ -243,6 +256,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             self.make_urn(request.parent, request.type, request.name),
             dict(request.providers),
             bool(request.protect),
+            tuple(request.dependencies),
         )
         return super().RegisterResource(request)
 

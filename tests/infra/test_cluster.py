@@ -414,6 +414,8 @@ def test_strict_validation_catches_a_misspelt_field(prod: Run) -> None:
         ({"node_min_size": 3}, "node sizes"),
         ({"vpc_cidr": "10.0.0.0/24"}, "vpc_cidr"),
         ({"viewer_role_arns": ("arn:aws:iam::123456789012:user/bob",)}, "viewer_role_arns"),
+        ({"flow_log_traffic_type": "ACCEPT"}, "flow_log_traffic_type = 'ACCEPT': must be one of"),
+        ({"flow_log_retention_days": 10}, "flow_log_retention_days = 10: must be one of 1, 3"),
     ],
 )
 def test_cluster_args_reject_bad_values(changes: dict, field: str) -> None:

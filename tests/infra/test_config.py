@@ -102,6 +102,15 @@ KEYS = PROJECT_FILE["config"]
             "appAllowedCidrs = []: must list at least one source CIDR when appPublic is true",
         ),
         ({"appPublic": "yes"}, "appPublic = 'yes': must be true or false"),
+        ({"vpcFlowLogs": "on"}, "ecr-eks-lambda:vpcFlowLogs = 'on': must be true or false"),
+        (
+            {"vpcFlowLogTrafficType": "reject"},
+            "ecr-eks-lambda:vpcFlowLogTrafficType = 'reject': must be one of ALL, REJECT",
+        ),
+        (
+            {"vpcFlowLogTrafficType": "ACCEPT"},
+            "ecr-eks-lambda:vpcFlowLogTrafficType = 'ACCEPT': must be one of ALL, REJECT",
+        ),
         (
             {"vpcCidr": "8.8.0.0/16"},
             "vpcCidr = '8.8.0.0/16': must be a private (RFC 1918) IPv4 CIDR from /16 to /22",

@@ -83,7 +83,7 @@ def test_both_queues_deny_requests_without_tls(stack: Run, queue_name: str) -> N
 def test_lambda_runtime_code_and_settings(dev: Run) -> None:
     fn = one(dev, FUNCTION)
     role = one(dev, "aws:iam/role:Role", "consumer-role")
-    logs = one(dev, "aws:cloudwatch/logGroup:LogGroup")
+    logs = one(dev, "aws:cloudwatch/logGroup:LogGroup", "consumer-logs")
     table = one(dev, TABLE)
     i = fn.inputs
     assert i["runtime"] == "python3.13"
@@ -124,8 +124,8 @@ def test_x86_function_uses_the_x86_layer() -> None:
 
 def test_log_group_retention_per_stack(dev: Run, prod: Run) -> None:
     kind = "aws:cloudwatch/logGroup:LogGroup"
-    assert one(dev, kind).inputs["retentionInDays"] == 7
-    assert one(prod, kind).inputs["retentionInDays"] == 90
+    assert one(dev, kind, "consumer-logs").inputs["retentionInDays"] == 7
+    assert one(prod, kind, "consumer-logs").inputs["retentionInDays"] == 90
 
 
 def test_event_source_mapping_wires_queue_to_function(stack: Run) -> None:

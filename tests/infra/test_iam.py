@@ -59,6 +59,8 @@ def test_every_policy_document_is_found(stack: Run) -> None:
         "consumer-role",
         "cluster-node-role",
         "cluster-app-role",
+        "cluster-flow-logs-role",
+        "cluster-flow-logs-policy",
         "alarms-key",
     }
 
@@ -84,7 +86,7 @@ def _by_sid(record: Recorded) -> dict[str, dict[str, Any]]:
 
 def test_lambda_role_grants_exactly_its_own_resources(stack: Run) -> None:
     queue = one(stack, "aws:sqs/queue:Queue", "consumer-queue").outputs["arn"]
-    logs = one(stack, "aws:cloudwatch/logGroup:LogGroup").outputs["arn"]
+    logs = one(stack, "aws:cloudwatch/logGroup:LogGroup", "consumer-logs").outputs["arn"]
     table = one(stack, "aws:dynamodb/table:Table").outputs["arn"]
     role = one(stack, ROLE, "consumer-role")
     grant = one(stack, IDENTITY, "consumer-role-policy")

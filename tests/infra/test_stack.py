@@ -47,6 +47,7 @@ def test_every_invoke_goes_through_the_same_provider(stack: Run) -> None:
         "aws:ecr/getAuthorizationToken:getAuthorizationToken",
         "aws:index/getCallerIdentity:getCallerIdentity",
         "aws:index/getPartition:getPartition",
+        "aws:index/getRegion:getRegion",
     }
     assert {p for _, p in stack.invokes} == {ref}
 
