@@ -232,6 +232,7 @@ PASS_ROLE_SERVICES: Final = (
     "lambda.amazonaws.com",
     "pods.eks.amazonaws.com",
 )
+FLOW_LOG_ROLE_PATTERN: Final = "*-flow-logs-role-*"
 SERVICE_LINKED_ROLES: Final = (
     "eks.amazonaws.com",
     "eks-nodegroup.amazonaws.com",
@@ -302,6 +303,16 @@ def deploy_policy(config: BootstrapConfig, account_id: str) -> dict[str, Any]:
             "Action": "iam:PassRole",
             "Resource": f"arn:aws:iam::{account_id}:role/*",
             "Condition": {"StringEquals": {"iam:PassedToService": list(PASS_ROLE_SERVICES)}},
+        },
+        {
+            # CreateFlowLogs passes the cluster's flow-log role to VPC Flow Logs. AWS's flow-log
+            # docs grant this PassRole without an iam:PassedToService condition (which service
+            # name, if any, the call reports is not documented), so it is scoped by the role's
+            # name instead: Pulumi names it `<cluster component>-flow-logs-role-<suffix>`.
+            "Sid": "PassFlowLogRole",
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": f"arn:aws:iam::{account_id}:role/{FLOW_LOG_ROLE_PATTERN}",
         },
         {
             "Sid": "ServiceLinkedRoles",

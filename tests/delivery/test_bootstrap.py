@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import fnmatch
 import json
 import runpy
 import sys
@@ -20,6 +21,7 @@ import yaml
 
 from bootstrap import github_oidc
 from bootstrap.github_oidc import (
+    FLOW_LOG_ROLE_PATTERN,
     BootstrapConfigError,
     deploy_policy,
     parse_config,
@@ -183,6 +185,19 @@ def test_deploy_policy_is_attached_to_the_deploy_role_and_scoped_to_account_and_
     )
     assert statements["PassProgramRoles"]["Condition"]["StringEquals"]["iam:PassedToService"]
     assert "PulumiStateObjects" not in statements
+    # The flow-log role is passed without a service condition, so only that role may be.
+    flow_logs = statements["PassFlowLogRole"]
+    assert flow_logs["Action"] == "iam:PassRole"
+    assert flow_logs["Resource"] == f"arn:aws:iam::{ACCOUNT}:role/*-flow-logs-role-*"
+    assert "Condition" not in flow_logs
+
+
+def test_the_pass_role_pattern_names_the_clusters_flow_log_role():
+    # Pulumi's auto-name: the logical name, a dash and 7 random characters.
+    source = (ROOT / "components" / "cluster.py").read_text()
+    assert 'f"{name}-flow-logs-role"' in source
+    assert fnmatch.fnmatchcase("cluster-flow-logs-role-1a2b3c4", FLOW_LOG_ROLE_PATTERN)
+    assert not fnmatch.fnmatchcase("cluster-node-role-1a2b3c4", FLOW_LOG_ROLE_PATTERN)
 
 
 def test_preview_role_is_read_only_without_data_reads(created):
