@@ -19,6 +19,11 @@ from components.policies import (
 # AWS's account that publishes the Powertools for AWS Lambda (Python) layers in every
 # commercial region (docs.powertools.aws.dev/lambda/python/latest/#lambda-layer).
 POWERTOOLS_LAYER_ACCOUNT = "017000801446"
+# The aws-lambda-powertools release each known layer version ships: upstream's layer docs
+# (docs/includes/_layer_homepage_*.md) list version 27 for every region, runtime and
+# architecture from 3.23.0 on. pyproject.toml's handler group pins the same release, so the
+# tests run what Lambda runs (tests/handler/test_layer_pin.py fails when the two drift).
+POWERTOOLS_LAYER_RELEASES = {27: "3.23.0"}
 RUNTIME = "python3.13"
 HANDLER = "handlers.consumer.handler"
 
