@@ -153,16 +153,20 @@ class MotoProcess:
 
 
 class AppProcess:
-    """`python -m app` on 127.0.0.1, its JSON logs appended to `log_path`."""
+    """`python -m app` on 127.0.0.1, its JSON logs appended to `log_path`.
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    `args` runs another entry point the same way (the benchmark's variants of the app)."""
+
+    def __init__(
+        self, env: dict[str, str], log_path: Path, args: tuple[str, ...] = ("-m", "app")
+    ) -> None:
         self.port = int(env["PORT"])
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self._log = log_path.open("ab")
-        # A fixed argv, no shell.
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app"],
+        # This interpreter and the caller's argv (an entry point of this repository), no shell.
+        self.proc = subprocess.Popen(  # noqa: S603
+            [sys.executable, *args],
             cwd=REPO_ROOT,
             env=env,
             stdout=self._log,
@@ -196,6 +200,10 @@ class AppProcess:
             return self.proc.returncode
         finally:
             self._log.close()
+
+    def wait(self, timeout: float = 30.0) -> int:
+        """The exit code, once the process has exited by itself (or after a signal sent)."""
+        return self.proc.wait(timeout)
 
     def kill(self) -> None:
         if self.proc.poll() is None:

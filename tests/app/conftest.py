@@ -4,31 +4,22 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
+import local.stack
 from local.servers import LOCAL_ENV, MotoServer, create_queues, free_port, read_all_messages
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@dataclass
-class AppProcess:
-    """`python -m app` started as the image starts it, talking HTTP on a free port."""
-
-    proc: subprocess.Popen[str]
-    url: str
-    log_path: Path
-    _closed: bool = field(default=False)
+class AppProcess(local.stack.AppProcess):
+    """local.stack's app process plus the HTTP and log helpers the tests use."""
 
     def post(self, body: Any, **kwargs: Any) -> requests.Response:
         return requests.post(f"{self.url}/events", json=body, timeout=30, **kwargs)
@@ -51,21 +42,6 @@ class AppProcess:
                 raise AssertionError(f"no log line with {fields}: {self.log_path.read_text()}")
             time.sleep(0.05)
 
-    def terminate(self, timeout: float = 30) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        return self.wait(timeout)
-
-    def wait(self, timeout: float = 30) -> int:
-        try:
-            return self.proc.wait(timeout)
-        finally:
-            self._closed = True
-
-    def kill(self) -> None:
-        if not self._closed and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
 
 def app_env(queue_url: str, endpoint: str, **overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "QUEUE_URL"))}
@@ -85,27 +61,12 @@ def start_app(
     env: dict[str, str], log_path: Path, timeout: float = 20, args: tuple[str, ...] = ("-m", "app")
 ) -> AppProcess:
     """The app (or, with `args`, a benchmark variant of it) started as the image starts it."""
-    out = log_path.open("w")
-    proc = subprocess.Popen(
-        [sys.executable, *args],
-        cwd=ROOT,
-        env=env,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    app = AppProcess(proc, f"http://127.0.0.1:{env['PORT']}", log_path)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"app exited with {proc.returncode}: {log_path.read_text()}")
-        try:
-            if requests.get(f"{app.url}/healthz", timeout=1).status_code == 200:
-                return app
-        except requests.ConnectionError:
-            time.sleep(0.05)
-    app.kill()
-    raise AssertionError(f"app did not start: {log_path.read_text()}")
+    app = AppProcess(env, log_path, args)
+    try:
+        app.wait_healthy(timeout)
+    except RuntimeError as exc:
+        raise AssertionError(f"{exc}: {log_path.read_text()}") from None
+    return app
 
 
 drain = read_all_messages
