@@ -5,25 +5,28 @@ ever configured here. `AWS_ENDPOINT_URL_SQS` / `AWS_ENDPOINT_URL` are honoured b
 
 Why SendMessageBatch does not go through boto3's `send_message_batch`: boto3 spends ~0.95 ms
 of CPU on each call on the reference machine (its event hooks, model-driven serialiser and
-parser, user-agent and endpoint-rule machinery), ~0.1 ms per event, a third of the app's CPU
-per event, taken from the one core the GIL allows the HTTP server (bench/app_throughput.py,
-docs/app.md). `BatchSender` sends the request botocore would send for that call, with every
-part that is easy to get wrong still botocore's own:
+parser, user-agent and endpoint-rule machinery), and it blocks, so it has to run on threads
+that take the GIL from the HTTP server: a third of the app's CPU per event (bench/
+app_throughput.py, docs/app.md). `BatchSender` sends the request botocore would send for that
+call, with aiohttp on the app's event loop, and leaves every part that is easy to get wrong to
+botocore:
 
 - the endpoint: `client.meta.endpoint_url`, botocore's resolution of region, partition,
   `AWS_ENDPOINT_URL(_SQS)`, FIPS and dual-stack settings;
-- the credentials: the botocore session's default chain, refreshed by botocore;
+- the credentials: the botocore session's default chain, resolved and refreshed by botocore
+  (off the event loop: those are HTTP calls to the Pod Identity agent or STS);
 - the signature: `botocore.auth.SigV4Auth`;
-- the transport: botocore's `URLLib3Session` (TLS with botocore's CA bundle or `ca_bundle` /
-  `AWS_CA_BUNDLE`, proxies from the environment, pooling, the same timeouts and socket
-  options), which raises botocore's own exceptions (`EndpointConnectionError`,
-  `ReadTimeoutError`, `ConnectionClosedError`, ...);
-- errors: a `botocore.exceptions.ClientError` carrying the same `Error.Code` botocore would
-  report (the query-compatible code SQS sends in `x-amzn-query-error`).
+- the trust store (`ca_bundle` / `AWS_CA_BUNDLE`, else botocore's own), proxies
+  (`HTTPS_PROXY` / `NO_PROXY`, read as botocore reads them) and timeouts (botocore's 1 s
+  connect and 5 s read, bounded at 6 s in all);
+- errors: a `botocore.exceptions.ClientError` with the code, message and status botocore
+  would report (including the query-compatible code SQS sends in `x-amzn-query-error`).
+  A call that fails on the way raises aiohttp's `ClientError` or `TimeoutError`; the
+  batcher retries both, as it retries botocore's connection errors.
 
 What is left by hand is small and pinned by tests/app/test_sqs.py: the AWS JSON 1.0 body and
-the four protocol headers, byte for byte what botocore builds for the same call, and the
-parsing of a JSON response. It also checks what boto3 does not: each successful entry's
+its protocol headers, byte for byte what boto3 sends for the same call, and the parsing of
+the JSON answer. It also checks what boto3 does not: each successful entry's
 `MD5OfMessageBody` must match the body sent, else the entry counts as failed and is retried.
 """
 
