@@ -73,8 +73,8 @@ class AppArgs:
     CPU (docs/app.md), so production sets 1."""
     cpu_limit: str | None = None
     """CPU limit of the container. Unset: none, so the process is never CFS-throttled while
-    its node has idle CPU (a 500m limit halved its throughput); its request still guarantees
-    it its share under contention."""
+    its node has idle CPU (a 500m limit would cap a process that needs about one CPU at half
+    its throughput); its request still guarantees it its share under contention."""
     memory: str = "256Mi"
     """Memory request and limit of the container (equal: memory cannot be throttled, only
     reclaimed by killing, so the pod reserves what it may use)."""
@@ -230,6 +230,8 @@ class Cluster(pulumi.ComponentResource):
     """The app's Service."""
     metrics_server: aws.eks.Addon | None
     """The metrics-server add-on; None when the app's `autoscaling` is off."""
+    autoscaler: k8s.autoscaling.v2.HorizontalPodAutoscaler | None
+    """The app's HorizontalPodAutoscaler; None when the app's `autoscaling` is off."""
 
     def __init__(
         self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None
@@ -821,7 +823,6 @@ class Cluster(pulumi.ComponentResource):
             if app.autoscaling
             else None
         )
-        """The app's HorizontalPodAutoscaler; None when `autoscaling` is off."""
 
         # maxUnavailable 1 never blocks a drain, even at 1 pod, so the budget can stay while
         # the autoscaler moves between 1 and many.

@@ -162,6 +162,7 @@ def test_disruption_budget_only_when_more_than_one_pod_is_possible() -> None:
         ({"appCpuRequest": "2 cores"}, "appCpuRequest = '2 cores': must be a CPU quantity"),
         ({"appCpuRequest": "1Gi"}, "appCpuRequest = '1Gi': must be a CPU quantity in cores"),
         ({"appCpuRequest": "0.0001"}, "appCpuRequest = '0.0001': must be a CPU quantity"),
+        ({"appCpuRequest": "1.0005"}, "appCpuRequest = '1.0005': must be a CPU quantity"),
         ({"appCpuRequest": "-1"}, "appCpuRequest = '-1': must be a CPU quantity"),
         ({"appCpuRequest": "0"}, "appCpuRequest = '0': must be a CPU quantity"),
         (
@@ -175,7 +176,11 @@ def test_disruption_budget_only_when_more_than_one_pod_is_possible() -> None:
         ({"appMemory": "256MB"}, "appMemory = '256MB': must be a memory quantity"),
         ({"appMemory": "512m"}, "appMemory = '512m': must be a memory quantity"),
         ({"appMemory": "32Mi"}, "appMemory = '32Mi': must be a memory quantity"),
-        ({"appMemory": "0.5Mi"}, "appMemory = '0.5Mi': must be a memory quantity"),
+        (
+            {"appMemory": "67108864.5"},
+            "appMemory = '67108864.5': must be a memory quantity with a binary suffix such as "
+            "256Mi or 1Gi (Ki, Mi, Gi, Ti; k, M, G, T and plain bytes also work); a whole number",
+        ),
         ({"appAutoscaling": "yes"}, "appAutoscaling = 'yes': must be true or false"),
         ({"appMaxReplicas": "0"}, "appMaxReplicas = 0: must be an integer from 1 to 100"),
         (
