@@ -13,7 +13,7 @@ import pulumi_aws as aws
 import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
-from components import limits
+from components import limits, quantity
 from components.policies import allow, document, service_trust
 
 LOG_TYPES = ("api", "audit", "authenticator")
@@ -60,22 +60,65 @@ class AppArgs:
     name: str = "app"
     """Name of the Deployment, Service, ServiceAccount and PodDisruptionBudget."""
     replicas: int = 2
-    """Replicas; above 1 a PodDisruptionBudget keeps all but one up during node drains."""
+    """Replicas; with `autoscaling` the HorizontalPodAutoscaler's minimum (and the count the
+    Deployment starts with). A PodDisruptionBudget keeps all but one up during node drains
+    whenever there can be more than one."""
     public: bool = False
     """Internet-facing NLB when True. Unset: a ClusterIP Service, reached by port-forward."""
     allowed_cidrs: tuple[str, ...] = ()
     """Source ranges the load balancer admits; required when `public`."""
-    cpu_request: str = "100m"
-    """CPU request of the container."""
-    memory_request: str = "128Mi"
-    """Memory request of the container."""
-    cpu_limit: str = "500m"
-    """CPU limit of the container."""
-    memory_limit: str = "256Mi"
-    """Memory limit of the container."""
+    cpu_request: str = "250m"
+    """CPU request of the container (a Kubernetes quantity). What the scheduler reserves and
+    what the autoscaler's utilisation is a percentage of; one app process saturates about one
+    CPU (docs/app.md), so production sets 1."""
+    cpu_limit: str | None = None
+    """CPU limit of the container. Unset: none, so the process is never CFS-throttled while
+    its node has idle CPU (a 500m limit would cap a process that needs about one CPU at half
+    its throughput); its request still guarantees it its share under contention."""
+    memory: str = "256Mi"
+    """Memory request and limit of the container (equal: memory cannot be throttled, only
+    reclaimed by killing, so the pod reserves what it may use)."""
+    autoscaling: bool = True
+    """A HorizontalPodAutoscaler scales the Deployment on CPU between `replicas` and
+    `max_replicas`, and the cluster gets the metrics-server add-on it reads CPU from. Off: a
+    fixed `replicas`."""
+    max_replicas: int = 4
+    """The autoscaler's maximum; at least `replicas`."""
+    target_cpu_utilization: int = 70
+    """Average CPU use, in percent of `cpu_request`, the autoscaler keeps the pods at (1-100)."""
+
+    @property
+    def most_replicas(self) -> int:
+        """The most pods the Deployment can have."""
+        return max(self.replicas, self.max_replicas) if self.autoscaling else self.replicas
 
     def __post_init__(self) -> None:
         limits.check_range("replicas", self.replicas, (1, limits.MAX_REPLICAS))
+        limits.check_range("max_replicas", self.max_replicas, (1, limits.MAX_REPLICAS))
+        limits.check_range(
+            "target_cpu_utilization", self.target_cpu_utilization, limits.CPU_UTILIZATION
+        )
+        if self.autoscaling and self.max_replicas < self.replicas:
+            raise ValueError(
+                f"max_replicas = {self.max_replicas}: must be at least replicas ({self.replicas})"
+            )
+        for field_name, text, parse in (
+            ("cpu_request", self.cpu_request, quantity.cpu_millicores),
+            ("cpu_limit", self.cpu_limit, quantity.cpu_millicores),
+            ("memory", self.memory, quantity.memory_bytes),
+        ):
+            if text is not None:
+                try:
+                    parse(text)
+                except ValueError as e:
+                    raise ValueError(f"{field_name} = {text!r}: {e}") from None
+        if self.cpu_limit is not None and quantity.cpu_millicores(
+            self.cpu_limit
+        ) < quantity.cpu_millicores(self.cpu_request):
+            raise ValueError(
+                f"cpu_limit = {self.cpu_limit!r}: must be at least cpu_request "
+                f"({self.cpu_request!r})"
+            )
         _check_cidrs("allowed_cidrs", self.allowed_cidrs)
         if self.public and not self.allowed_cidrs:
             raise ValueError("allowed_cidrs = (): must list source CIDRs when public is True")
@@ -185,6 +228,10 @@ class Cluster(pulumi.ComponentResource):
     """The app's Deployment."""
     service: k8s.core.v1.Service
     """The app's Service."""
+    metrics_server: aws.eks.Addon | None
+    """The metrics-server add-on; None when the app's `autoscaling` is off."""
+    autoscaler: k8s.autoscaling.v2.HorizontalPodAutoscaler | None
+    """The app's HorizontalPodAutoscaler; None when the app's `autoscaling` is off."""
 
     def __init__(
         self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None
@@ -496,6 +543,22 @@ class Cluster(pulumi.ComponentResource):
             ),
             pulumi.ResourceOptions(parent=self, depends_on=[self.node_group]),
         )
+        # The HorizontalPodAutoscaler reads CPU from the resource metrics API, which EKS does
+        # not serve by default: metrics-server, as EKS's community add-on (no IAM role needed;
+        # AWS checks its version against the cluster's).
+        self.metrics_server = (
+            aws.eks.Addon(
+                f"{name}-metrics-server",
+                aws.eks.AddonArgs(
+                    cluster_name=cluster_name,
+                    addon_name="metrics-server",
+                    resolve_conflicts_on_create="OVERWRITE",
+                ),
+                pulumi.ResourceOptions(parent=self, depends_on=[self.node_group]),
+            )
+            if args.app.autoscaling
+            else None
+        )
         self.provider = k8s.Provider(
             f"{name}-k8s",
             k8s.ProviderArgs(kubeconfig=self.eks_cluster.kubeconfig_json),
@@ -612,8 +675,9 @@ class Cluster(pulumi.ComponentResource):
                 k8s.core.v1.EnvVarArgs(name="PORT", value=str(APP_PORT)),
             ],
             resources=k8s.core.v1.ResourceRequirementsArgs(
-                requests={"cpu": app.cpu_request, "memory": app.memory_request},
-                limits={"cpu": app.cpu_limit, "memory": app.memory_limit},
+                requests={"cpu": app.cpu_request, "memory": app.memory},
+                limits={"memory": app.memory}
+                | ({"cpu": app.cpu_limit} if app.cpu_limit is not None else {}),
             ),
             readiness_probe=k8s.core.v1.ProbeArgs(
                 http_get=k8s.core.v1.HTTPGetActionArgs(path="/readyz", port="http"),
@@ -683,6 +747,14 @@ class Cluster(pulumi.ComponentResource):
                 provider=self.provider,
                 # Pods need nodes, and their AWS credentials from the association.
                 depends_on=[self.node_group, association, app_policy],
+                # With an autoscaler the Deployment starts at its minimum and the autoscaler
+                # owns the count from then on. Kubernetes advises leaving spec.replicas out
+                # (its HPA guide), which restarts an existing Deployment at 1 pod; instead the
+                # field is ignored, so the update leaves the count alone and, once the
+                # autoscaler has changed it, drops it from the server-side apply rather than
+                # conflicting with the autoscaler's field manager (pulumi-kubernetes' SSA
+                # guide, "Handle Field Conflicts on Existing Resources").
+                ignore_changes=["spec.replicas"] if app.autoscaling else None,
             ),
         )
 
@@ -715,7 +787,46 @@ class Cluster(pulumi.ComponentResource):
             spec=service_spec,
             opts=k8s_child,
         )
-        if app.replicas > 1:
+        self.autoscaler = (
+            k8s.autoscaling.v2.HorizontalPodAutoscaler(
+                f"{name}-hpa",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=app.name, namespace=namespace.metadata.name, labels=labels
+                ),
+                spec=k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs(
+                    scale_target_ref=k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
+                        api_version="apps/v1", kind="Deployment", name=self.deployment.metadata.name
+                    ),
+                    min_replicas=app.replicas,
+                    max_replicas=app.max_replicas,
+                    # Scale-up and scale-down rates are Kubernetes' defaults: up at once, down
+                    # after 5 minutes of lower demand.
+                    metrics=[
+                        k8s.autoscaling.v2.MetricSpecArgs(
+                            type="Resource",
+                            resource=k8s.autoscaling.v2.ResourceMetricSourceArgs(
+                                name="cpu",
+                                target=k8s.autoscaling.v2.MetricTargetArgs(
+                                    type="Utilization",
+                                    average_utilization=app.target_cpu_utilization,
+                                ),
+                            ),
+                        )
+                    ],
+                ),
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    provider=self.provider,
+                    depends_on=[self.metrics_server] if self.metrics_server else None,
+                ),
+            )
+            if app.autoscaling
+            else None
+        )
+
+        # maxUnavailable 1 never blocks a drain, even at 1 pod, so the budget can stay while
+        # the autoscaler moves between 1 and many.
+        if app.most_replicas > 1:
             k8s.policy.v1.PodDisruptionBudget(
                 f"{name}-pdb",
                 metadata=k8s.meta.v1.ObjectMetaArgs(

@@ -14,11 +14,11 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar, overload
 
 import pulumi
 
-from components import limits
+from components import limits, quantity
 
 PROJECT = "ecr-eks-lambda"
 
@@ -66,6 +66,12 @@ class StackConfig:
     app_replicas: int
     app_public: bool
     app_allowed_cidrs: tuple[str, ...]
+    app_cpu_request: str
+    app_cpu_limit: str | None
+    app_memory: str
+    app_autoscaling: bool
+    app_max_replicas: int
+    app_target_cpu_utilization: int
     function_architecture: FunctionArchitecture
     function_memory_mb: int
     function_timeout_seconds: int
@@ -163,6 +169,34 @@ class _Reader:
             if not check(item):
                 self.problem(key, item, allowed)
         return tuple(value)
+
+    @overload
+    def quantity(self, key: str, parse: Callable[[str], int]) -> str: ...
+
+    @overload
+    def quantity(self, key: str, parse: Callable[[str], int], *, none: str) -> str | None: ...
+
+    def quantity(
+        self, key: str, parse: Callable[[str], int], *, none: str | None = None
+    ) -> str | None:
+        """A Kubernetes quantity that `parse` accepts (its ValueError says what is allowed).
+        With `none` (what it means), the word `none` is allowed too and read as None.
+        On a problem: "" (or None with `none`)."""
+        raw = self._raw(key)
+        failed = "" if none is None else None
+        if raw is None:
+            return failed
+        if none is not None and raw == "none":
+            return None
+        try:
+            parse(raw)
+        except ValueError as e:
+            allowed = str(e)
+            if none is not None:
+                allowed = f"must be none ({none}) or {allowed.removeprefix('must be ')}"
+            self.problem(key, raw, allowed)
+            return failed
+        return raw
 
     def cidrs(self, key: str) -> tuple[str, ...]:
         return self.strings(
@@ -263,6 +297,26 @@ def load_stack_config(
             "appAllowedCidrs", [], "must list at least one source CIDR when appPublic is true"
         )
 
+    app_replicas = r.integer("appReplicas", 1, limits.MAX_REPLICAS)
+    cpu_request = r.quantity("appCpuRequest", quantity.cpu_millicores)
+    cpu_limit = r.quantity("appCpuLimit", quantity.cpu_millicores, none="no CPU limit")
+    if (
+        cpu_request
+        and cpu_limit
+        and quantity.cpu_millicores(cpu_limit) < quantity.cpu_millicores(cpu_request)
+    ):
+        r.problem(
+            "appCpuLimit", cpu_limit, f"must be none or at least appCpuRequest ({cpu_request!r})"
+        )
+    app_autoscaling = r.boolean("appAutoscaling")
+    app_max_replicas = r.integer("appMaxReplicas", 1, limits.MAX_REPLICAS)
+    if app_autoscaling and 1 <= app_max_replicas < app_replicas:
+        r.problem(
+            "appMaxReplicas",
+            app_max_replicas,
+            f"must be at least appReplicas ({app_replicas}), the autoscaler's minimum",
+        )
+
     timeout = r.integer("functionTimeoutSeconds", *limits.FUNCTION_TIMEOUT)
     batch_size = r.integer("batchSize", *limits.BATCH_SIZE)
     window = r.integer("batchingWindowSeconds", *limits.BATCHING_WINDOW)
@@ -334,9 +388,15 @@ def load_stack_config(
         node_disk_size_gib=r.integer("nodeDiskSizeGib", *limits.NODE_DISK_GIB),
         vpc_flow_logs=r.boolean("vpcFlowLogs"),
         vpc_flow_log_traffic_type=r.choice("vpcFlowLogTrafficType", limits.FLOW_LOG_TRAFFIC_TYPES),
-        app_replicas=r.integer("appReplicas", 1, limits.MAX_REPLICAS),
+        app_replicas=app_replicas,
         app_public=app_public,
         app_allowed_cidrs=app_cidrs,
+        app_cpu_request=cpu_request,
+        app_cpu_limit=cpu_limit,
+        app_memory=r.quantity("appMemory", quantity.memory_bytes),
+        app_autoscaling=app_autoscaling,
+        app_max_replicas=app_max_replicas,
+        app_target_cpu_utilization=r.integer("appTargetCpuUtilization", *limits.CPU_UTILIZATION),
         function_architecture=r.choice("functionArchitecture", limits.FUNCTION_ARCHITECTURES),
         function_memory_mb=r.integer("functionMemoryMb", *limits.FUNCTION_MEMORY),
         function_timeout_seconds=timeout,

@@ -41,6 +41,10 @@ NODE_DISK_GIB: Final = (20, 16_384)
 MAX_NODES: Final = 450  # managed node group quota: nodes per node group
 MAX_AZS: Final = 6
 MAX_REPLICAS: Final = 100
+# The app's HorizontalPodAutoscaler target, in percent of the CPU request. Above 100 the pods
+# would be meant to run beyond what they reserved, on CPU the scheduler may have promised to
+# other pods (and, with a CPU limit equal to the request, the target could never be reached).
+CPU_UTILIZATION: Final = (1, 100)
 
 NODE_ARCHITECTURES: Final = ("arm64", "amd64")
 FUNCTION_ARCHITECTURES: Final = ("arm64", "x86_64")

@@ -49,8 +49,8 @@ class Recorded:
     `type`, `name`, `inputs` (plain, camelCase wire names) and `custom` are the interface; the
     rest are extras: the provider reference (`urn::id`, custom resources only), the URN,
     for components the providers map they were given, the outputs the mock answered,
-    whether the `protect` option is set, and the URNs it depends on (`depends_on` and the
-    resources its inputs came from).
+    whether the `protect` option is set, the URNs it depends on (`depends_on` and the
+    resources its inputs came from), and its `ignore_changes` paths as the engine gets them.
     """
 
     type: str
@@ -63,6 +63,7 @@ class Recorded:
     outputs: Mapping[str, Any] = field(default_factory=dict)
     protect: bool = False
     dependencies: tuple[str, ...] = ()
+    ignore_changes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -160,8 +161,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         custom = bool(args.custom)
-        urn, providers, protect, dependencies = (
-            self.monitor.registration(args) if self.monitor else ("", {}, False, ())
+        urn, providers, protect, dependencies, ignore_changes = (
+            self.monitor.registration(args) if self.monitor else ("", {}, False, (), ())
         )
         if not custom:
             outputs = self._eks_cluster(args, urn) if args.typ == "eks:index:Cluster" else {}
@@ -179,6 +180,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 outputs,
                 protect,
                 dependencies,
+                ignore_changes,
             )
         )
         return f"{args.name}-id", outputs
@@ -235,20 +237,21 @@ class RecordingMocks(pulumi.runtime.Mocks):
         }
 
 
+_Registration = tuple[str, dict[str, str], bool, tuple[str, ...], tuple[str, ...]]
+
+
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """MockMonitor that strips resource references from inputs (they hang the stock one)."""
 
     def __init__(self, mocks: RecordingMocks) -> None:
         super().__init__(mocks)
         mocks.monitor = self
-        self._seen: dict[tuple[str, str], tuple[str, dict[str, str], bool, tuple[str, ...]]] = {}
+        self._seen: dict[tuple[str, str], _Registration] = {}
 
-    def registration(
-        self, args: pulumi.runtime.MockResourceArgs
-    ) -> tuple[str, dict[str, str], bool, tuple[str, ...]]:
-        """The URN, providers map, protect flag and dependencies of the registration being
-        handled."""
-        return self._seen.get((args.typ, args.name), ("", {}, False, ()))
+    def registration(self, args: pulumi.runtime.MockResourceArgs) -> _Registration:
+        """The URN, providers map, protect flag, dependencies and ignore_changes paths of the
+        registration being handled."""
+        return self._seen.get((args.typ, args.name), ("", {}, False, (), ()))
 
     def RegisterResource(self, request: Any) -> Any:  # the gRPC method's name
         _replace_references(request.object)
@@ -257,6 +260,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             dict(request.providers),
             bool(request.protect),
             tuple(request.dependencies),
+            tuple(request.ignoreChanges),
         )
         return super().RegisterResource(request)
 
