@@ -182,7 +182,7 @@ def test_viewer_resource_names_do_not_depend_on_list_order() -> None:
 
 
 def test_node_group_in_private_subnets_with_config_sizes(dev: Run, prod: Run) -> None:
-    for run_, sizes, itype in ((dev, (1, 1, 2), "t4g.medium"), (prod, (3, 3, 6), "m7g.xlarge")):
+    for run_, sizes, itype in ((dev, (1, 1, 2), "t4g.medium"), (prod, (3, 3, 6), "m7g.large")):
         ng = one(run_, NODES).inputs
         assert ng["clusterName"] == "cluster-eks-phys"
         assert ng["subnetIds"] == ids(subnets(run_, "private"))

@@ -44,7 +44,7 @@ def test_container_resources_per_stack(dev: Run, prod: Run) -> None:
         "limits": {"memory": "256Mi"},
     }
     assert container(prod)["resources"] == {
-        "requests": {"cpu": "1", "memory": "512Mi"},
+        "requests": {"cpu": "500m", "memory": "512Mi"},
         "limits": {"memory": "512Mi"},
     }
 
@@ -53,7 +53,7 @@ def test_a_configured_cpu_limit_is_set() -> None:
     result = run("prod", {"appCpuLimit": "1500m"})
     assert result.error is None, result.error
     assert container(result)["resources"] == {
-        "requests": {"cpu": "1", "memory": "512Mi"},
+        "requests": {"cpu": "500m", "memory": "512Mi"},
         "limits": {"cpu": "1500m", "memory": "512Mi"},
     }
     kubernetes_validate.validate(as_manifest(one(result, DEPLOYMENT).inputs), "1.35", strict=True)
@@ -63,7 +63,7 @@ def test_a_configured_cpu_limit_is_set() -> None:
 
 
 def test_autoscaler_scales_the_deployment_on_cpu(dev: Run, prod: Run) -> None:
-    for run_, (lo, hi) in ((dev, (1, 2)), (prod, (3, 9))):
+    for run_, (lo, hi) in ((dev, (1, 2)), (prod, (3, 6))):
         deployment = one(run_, DEPLOYMENT).inputs
         hpa = one(run_, HPA).inputs
         assert hpa["metadata"]["namespace"] == deployment["metadata"]["namespace"]
