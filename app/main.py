@@ -79,7 +79,7 @@ async def serve(
     )
     batcher.start()
     readiness = Readiness(lambda: sqs.probe(client, settings.queue_url))
-    app = create_app(batcher, metrics, readiness)
+    app = create_app(batcher, metrics, readiness, settings.max_inflight_bytes)
     runner = web.AppRunner(
         app,
         access_log=None,  # the middleware writes the one JSON line per request

@@ -70,7 +70,8 @@ def document() -> dict[str, Any]:
                         "422": _error("The event violates the schema; `field` names where."),
                         "503": _error(
                             "SQS did not accept the event (unreachable, throttling, "
-                            "shutting down); nothing was acknowledged. Retry with the same id.",
+                            "shutting down), or the service is busy; nothing was acknowledged. "
+                            "Retry with the same id.",
                             retry_after=True,
                         ),
                     },

@@ -53,6 +53,10 @@ class Settings:
     send_max_attempts: int = 4
     request_timeout_seconds: float = 10.0
     max_pending_events: int = 2000
+    # Bytes of request bodies being handled at once. Each costs ~3x its size in memory while it
+    # is parsed, re-encoded and waits for SQS (bench/app_memory.py), so 32 MiB keeps a flood of
+    # large events within the default 256Mi pod memory limit: beyond it, 503 + Retry-After.
+    max_inflight_bytes: int = 32 * 1024 * 1024
     shutdown_delay_seconds: float = 5.0
     log_level: str = "INFO"
     sqs_endpoint_url: str | None = None
@@ -142,6 +146,13 @@ class Settings:
                 cls.max_pending_events,
                 "an integer 10-100000",
                 lambda v: 10 <= v <= 100_000,
+            ),
+            max_inflight_bytes=get(
+                "MAX_INFLIGHT_BYTES",
+                int,
+                cls.max_inflight_bytes,
+                "an integer number of bytes 1048576-1073741824 (1 MiB-1 GiB)",
+                lambda v: 1024 * 1024 <= v <= 1024**3,
             ),
             shutdown_delay_seconds=get(
                 "SHUTDOWN_DELAY_SECONDS",

@@ -22,6 +22,7 @@ from app import logs, openapi
 from app.batcher import Publisher, SendError, entry_size
 from app.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from app.metrics import Metrics
+from app.settings import Settings
 from contract import EVENT_ID_ATTRIBUTE, MAX_MESSAGE_BYTES, EventError, parse_event
 
 log = logging.getLogger("app.http")
@@ -103,7 +104,31 @@ class Readiness:
         return self._ok, self._error
 
 
+class BodyBudget:
+    """Bytes of request bodies in progress, bounded: the memory concurrent events take.
+
+    A request reserves its Content-Length (the largest body allowed when it has none) before
+    its body is read, and gives it back once answered, so a flood of large events gets 503 +
+    Retry-After instead of growing the process until the pod's memory limit kills it. A
+    request alone is always admitted, so any body the API allows can get through.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_use = 0
+
+    def reserve(self, size: int) -> bool:
+        if self.in_use and self.in_use + size > self.limit:
+            return False
+        self.in_use += size
+        return True
+
+    def release(self, size: int) -> None:
+        self.in_use -= size
+
+
 PUBLISHER: Final = web.AppKey("publisher", Publisher)
+BODY_BUDGET: Final = web.AppKey("body_budget", BodyBudget)
 METRICS: Final = web.AppKey("metrics", Metrics)
 READINESS: Final = web.AppKey("readiness", Readiness)
 
@@ -157,6 +182,23 @@ async def post_event(request: web.Request) -> web.Response:
             f"Content-Type must be application/json, got {request.content_type or 'none'!r}",
             field="Content-Type",
         )
+    budget = request.app[BODY_BUDGET]
+    reserved = min(request.content_length or MAX_REQUEST_BYTES, MAX_REQUEST_BYTES)
+    if not budget.reserve(reserved):
+        request["error"] = f"{budget.in_use} bytes of request bodies in progress"
+        request.app[METRICS].failed.inc(1, "busy")
+        response = _error(503, "the service is busy; nothing was enqueued. Retry later.")
+        # The body was not read: closing the connection drops it, where keeping the
+        # connection alive would make the server read it all to reach the next request.
+        response.force_close()
+        return response
+    try:
+        return await _accept_event(request)
+    finally:
+        budget.release(reserved)
+
+
+async def _accept_event(request: web.Request) -> web.Response:
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
@@ -260,9 +302,15 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     return response
 
 
-def create_app(publisher: Publisher, metrics_: Metrics, readiness: Readiness) -> web.Application:
+def create_app(
+    publisher: Publisher,
+    metrics_: Metrics,
+    readiness: Readiness,
+    max_inflight_bytes: int = Settings.max_inflight_bytes,
+) -> web.Application:
     app = web.Application(middlewares=[observe], client_max_size=MAX_REQUEST_BYTES)
     app[PUBLISHER] = publisher
+    app[BODY_BUDGET] = BodyBudget(max_inflight_bytes)
     app[METRICS] = metrics_
     app[READINESS] = readiness
     app.router.add_post("/events", post_event)

@@ -197,3 +197,51 @@ def test_a_queue_that_does_not_exist_is_503_not_retried_forever(moto, tmp_path):
         assert app.get("/readyz").status_code == 503
     finally:
         app.kill()
+
+
+def _metric(app: AppProcess, line_start: str) -> float:
+    for line in app.get("/metrics").text.splitlines():
+        if line.startswith(line_start):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_a_flood_of_large_events_is_refused_by_bytes_in_flight_not_buffered(
+    sqs, queue_url, tmp_path
+):
+    # Nothing listens on the endpoint: every event stays in flight (retrying) until its 2 s
+    # deadline, holding its body. 1 MiB of bodies admits four ~250 KB events, not a fifth.
+    dead = f"http://127.0.0.1:{free_port()}"
+    env = app_env(queue_url, dead, MAX_INFLIGHT_BYTES=str(1024 * 1024), REQUEST_TIMEOUT_SECONDS="2")
+    app = start_app(env, tmp_path / "app.log")
+    big = "x" * 250_000
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            held = [
+                pool.submit(app.post, {"id": f"big-{i}", "type": "t.x", "data": {"pad": big}})
+                for i in range(4)
+            ]
+            deadline = time.monotonic() + 5
+            while _metric(app, "app_events_in_flight ") < 4 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert _metric(app, "app_events_in_flight ") == 4
+            started = time.monotonic()
+            refused = app.post({"id": "big-4", "type": "t.x", "data": {"pad": big}})
+            refused_after = time.monotonic() - started
+            small = app.post({"id": "small", "type": "t.x", "data": {}})
+            statuses = [f.result().status_code for f in held]
+        after = app.post({"id": "big-5", "type": "t.x", "data": {"pad": big}})
+        busy = _metric(app, 'app_events_failed_total{reason="busy"}')
+    finally:
+        app.kill()
+    assert refused.status_code == 503, refused.text
+    assert refused.headers["Retry-After"] == "1"
+    assert refused.json()["error"] == "the service is busy; nothing was enqueued. Retry later."
+    assert refused_after < 1.0  # refused at once, not after waiting for SQS
+    assert small.status_code == 503  # admitted (SQS is down), not refused as busy
+    assert "busy" not in small.json()["error"]
+    assert statuses == [503] * 4  # SQS down: nothing acknowledged
+    assert after.status_code == 503
+    assert "busy" not in after.json()["error"]  # the held bytes were given back
+    assert busy == 1
+    assert drain(sqs, queue_url) == []

@@ -57,6 +57,10 @@ def test_overrides_and_endpoint():
         ({"SEND_MAX_ATTEMPTS": "11"}, ["SEND_MAX_ATTEMPTS='11' is invalid"]),
         ({"REQUEST_TIMEOUT_SECONDS": "0.5"}, ["REQUEST_TIMEOUT_SECONDS='0.5' is invalid"]),
         ({"MAX_PENDING_EVENTS": "5"}, ["MAX_PENDING_EVENTS='5' is invalid"]),
+        (
+            {"MAX_INFLIGHT_BYTES": "65536"},
+            ["MAX_INFLIGHT_BYTES='65536' is invalid: allowed an integer number of bytes 1048576-"],
+        ),
         ({"SHUTDOWN_DELAY_SECONDS": "16"}, ["SHUTDOWN_DELAY_SECONDS='16' is invalid"]),
         ({"LOG_LEVEL": "loud"}, ["LOG_LEVEL='loud' is invalid: allowed one of DEBUG, INFO"]),
         ({"AWS_ENDPOINT_URL_SQS": "127.0.0.1:4566"}, ["AWS_ENDPOINT_URL_SQS/AWS_ENDPOINT_URL="]),
