@@ -23,7 +23,6 @@ Needs `scripts/need-e2e` (Node 22 + fauxqs). All servers bind 127.0.0.1.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -47,10 +46,9 @@ from local.stack import LocalSettings, LocalStack  # noqa: E402
 def applied_times(stack: LocalStack) -> dict[str, float]:
     """event id -> epoch seconds of its `event applied` line (Powertools' ms timestamp)."""
     out: dict[str, float] = {}
-    for line in stack.handler_log_path.read_text(errors="replace").splitlines():
-        if '"event applied"' not in line:
+    for obj in stack.handler_records():
+        if obj.get("message") != "event applied":
             continue
-        obj = json.loads(line)
         stamp = datetime.strptime(obj["timestamp"], "%Y-%m-%d %H:%M:%S,%f%z").timestamp()
         out[obj["event_id"]] = stamp
     return out

@@ -4,7 +4,6 @@ the idempotency table)."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
@@ -124,14 +123,7 @@ class Load:
 
 
 def handler_log(stack: LocalStack) -> list[dict[str, Any]]:
-    out = []
-    for line in stack.handler_log_path.read_text(errors="replace").splitlines():
-        if line.startswith("{"):
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                continue  # a line cut by a killed process
-    return out
+    return stack.handler_records()
 
 
 def applied_counts(stack: LocalStack) -> Counter[str]:
