@@ -168,6 +168,11 @@ class MotoProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 20.0) -> MotoProcess:
+        return self.launch().wait_ready(timeout)
+
+    def launch(self) -> MotoProcess:
+        """Start the process without waiting for it (importing moto takes ~1 s: the caller
+        can start other things meanwhile); `wait_ready()` then waits."""
         with self._log_path.open("ab") as log:
             # A fixed argv, no shell.
             self.proc = subprocess.Popen(  # noqa: S603
@@ -177,6 +182,11 @@ class MotoProcess:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        return self
+
+    def wait_ready(self, timeout: float = 20.0) -> MotoProcess:
+        if self.proc is None:
+            raise RuntimeError("moto is not launched")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -305,7 +315,13 @@ class LocalStack:
 
     def _start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.dynamodb_server.start()
+        # The servers and the app each take up to a second to start (mostly imports): each
+        # is launched as soon as what it needs exists, and waited for only when used.
+        dynamodb = self.dynamodb_server
+        if isinstance(dynamodb, MotoProcess):
+            dynamodb.launch()
+        else:
+            dynamodb.start()
         if self.sqs_backend == "fauxqs":
             self.fauxqs = FauxqsServer().start()
             self.sqs_endpoint = self.fauxqs.endpoint
@@ -323,14 +339,20 @@ class LocalStack:
             receive_wait_time_seconds=s.receive_wait_time_seconds,
             message_retention_seconds=s.queue_retention_seconds,
         )
+        app = self._launch_app()
+        if isinstance(dynamodb, MotoProcess):
+            dynamodb.wait_ready()
         create_idempotency_table(
             self.dynamodb(), self.table_name, time_to_live=self.dynamodb_backend == "moto"
         )
-        self.start_app()
+        app.wait_healthy()
         self.start_event_source()
 
     def start_app(self) -> AppProcess:
         """Start (or restart, on the same port) `python -m app` and wait until it is healthy."""
+        return self._launch_app().wait_healthy()
+
+    def _launch_app(self) -> AppProcess:
         env = _clean_env()
         env.update(
             QUEUE_URL=self.queues.url,
@@ -341,7 +363,7 @@ class LocalStack:
             SHUTDOWN_DELAY_SECONDS="0",
         )
         env.update(self._app_env)
-        self.app = AppProcess(env, self.app_log_path).wait_healthy()
+        self.app = AppProcess(env, self.app_log_path)
         return self.app
 
     def function_env(self) -> dict[str, str]:

@@ -151,6 +151,7 @@ def wait_until(
     *,
     progress: Callable[[], int] | None = None,
     stall_seconds: float = 20.0,
+    poll_seconds: float = 0.25,
 ) -> float:
     """Poll `condition` until it holds. Without `progress`, fail after `timeout` seconds. With
     it, keep waiting while `progress()` still grows (a shared 2-core machine can run the
@@ -169,7 +170,7 @@ def wait_until(
             why = f"no progress for {stall_seconds:.0f} s" if stalled else f"{timeout:.0f} s"
             got = f" (progress: {seen})" if progress is not None else ""
             raise AssertionError(f"not within {why}: {what}{got}")
-        time.sleep(0.25)
+        time.sleep(poll_seconds)
     return time.monotonic() - started
 
 
