@@ -2,7 +2,7 @@
 handler's completion, in one run:
 
     HTTP client -> app -> SQS (fauxqs) -> event source (dev: 2 pollers, batch 10)
-                -> handler under awslambdaric -> idempotency table (moto DynamoDB)
+                -> handler under awslambdaric -> idempotency table (moto or dynalite)
 
 Rows:
 1. burst: N events posted by 16 concurrent clients as fast as the app accepts them; events/s
@@ -12,18 +12,17 @@ Rows:
    path itself;
 3. the ceilings measured against the same servers in the same run, to name the bottleneck:
    boto3 SendMessageBatch to fauxqs, and the handler's idempotency writes (conditional
-   PutItem + UpdateItem per record, as Powertools does) against the same moto DynamoDB,
+   PutItem + UpdateItem per record, as Powertools does) against the same DynamoDB server,
    with as many threads as the event source has pollers.
 
-    .venv/bin/python bench/e2e_throughput.py [--events 2000] [--clients 16]
+    .venv/bin/python bench/e2e_throughput.py [--events 2000] [--clients 16] [--dynamodb dynalite]
 
-Needs `scripts/need-e2e` (Node 22 + fauxqs). All servers bind 127.0.0.1.
+Needs `scripts/need-e2e` (Node 22, fauxqs, dynalite). All servers bind 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -47,10 +46,9 @@ from local.stack import LocalSettings, LocalStack  # noqa: E402
 def applied_times(stack: LocalStack) -> dict[str, float]:
     """event id -> epoch seconds of its `event applied` line (Powertools' ms timestamp)."""
     out: dict[str, float] = {}
-    for line in stack.handler_log_path.read_text(errors="replace").splitlines():
-        if '"event applied"' not in line:
+    for obj in stack.handler_records():
+        if obj.get("message") != "event applied":
             continue
-        obj = json.loads(line)
         stamp = datetime.strptime(obj["timestamp"], "%Y-%m-%d %H:%M:%S,%f%z").timestamp()
         out[obj["event_id"]] = stamp
     return out
@@ -174,6 +172,12 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--stack", default="dev")
+    parser.add_argument(
+        "--dynamodb",
+        choices=["moto", "dynalite"],
+        default="moto",
+        help="the idempotency table's server (default moto; the e2e tests use dynalite)",
+    )
     args = parser.parse_args()
 
     settings = LocalSettings.from_stack(args.stack)
@@ -184,7 +188,9 @@ def main() -> None:
     )
     with (
         tempfile.TemporaryDirectory() as tmp,
-        LocalStack(settings, Path(tmp), sqs_backend="fauxqs") as stack,
+        LocalStack(
+            settings, Path(tmp), sqs_backend="fauxqs", dynamodb_backend=args.dynamodb
+        ) as stack,
     ):
         stack.start()
         measure(stack, 50, 4, None)  # warm-up: cold starts, connections
@@ -203,7 +209,7 @@ def main() -> None:
         )
     print(f"\nceiling: boto3 SendMessageBatch(10) to fauxqs, 2 threads: {sqs_ceiling:,.0f} msg/s")
     print(
-        f"ceiling: idempotency writes (PutItem+UpdateItem) to moto DynamoDB, "
+        f"ceiling: idempotency writes (PutItem+UpdateItem) to {args.dynamodb}, "
         f"{settings.max_concurrency} threads: {ddb_ceiling:,.0f} records/s"
     )
     print(

@@ -1,4 +1,4 @@
-"""The handler's idempotency table on a local DynamoDB-compatible server (moto)."""
+"""The handler's idempotency table on a local DynamoDB-compatible server (moto or dynalite)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ KEY_ATTRIBUTE = "id"
 TTL_ATTRIBUTE = "expiration"
 
 
-def create_idempotency_table(dynamodb: Any, name: str) -> str:
+def create_idempotency_table(dynamodb: Any, name: str, *, time_to_live: bool = True) -> str:
     """Create the table as the function component does: partition key `id` (S), on-demand,
-    encrypted, TTL on `expiration`. Returns the table name."""
+    encrypted, TTL on `expiration`. Returns the table name. `time_to_live=False` for a server
+    without UpdateTimeToLive (dynalite); no local server expires items either way."""
     dynamodb.create_table(
         TableName=name,
         AttributeDefinitions=[{"AttributeName": KEY_ATTRIBUTE, "AttributeType": "S"}],
@@ -20,8 +21,9 @@ def create_idempotency_table(dynamodb: Any, name: str) -> str:
         SSESpecification={"Enabled": True},
     )
     dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1})
-    dynamodb.update_time_to_live(
-        TableName=name,
-        TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
-    )
+    if time_to_live:
+        dynamodb.update_time_to_live(
+            TableName=name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+        )
     return name

@@ -9,8 +9,10 @@ What runs, and who owns it:
 - the SQS-compatible server: moto in this process by default (faithful, and `stop()`/
   `start()` keep its queues, so a test can take SQS away and bring it back), or fauxqs
   (`sqs_backend="fauxqs"`, a Node process ~60x faster: moto's calls are O(queue depth));
-- DynamoDB for the idempotency table: moto in its own process (its own core and GIL: the
-  handler makes two calls per record), on another port, so stopping SQS leaves it up;
+- DynamoDB for the idempotency table, in its own process (its own core; the handler makes two
+  calls per record), on another port, so stopping SQS leaves it up: moto by default, or
+  dynalite (`dynamodb_backend="dynalite"`, a Node process ~3x faster per call, see
+  local/dynalite.py for what differs);
 - the queue and its DLQ with the visibility timeout, redrive (maxReceiveCount), retention
   and long polling the Function component gives AWS; the idempotency table as it creates it;
 - `python -m app` in its own session (a terminal's Ctrl-C reaches only the owner, which
@@ -24,6 +26,7 @@ What runs, and who owns it:
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import signal
@@ -39,6 +42,7 @@ import requests
 
 from components import limits
 from components.config import StackConfig, stack_config_from_files
+from local.dynalite import DynaliteServer
 from local.fauxqs import FauxqsServer
 from local.idempotency import create_idempotency_table
 from local.poller import SqsPoller
@@ -105,6 +109,48 @@ class LocalSettings:
         return dataclasses.replace(self, **changes)
 
 
+class JsonLog:
+    """The JSON objects in a log that several processes append to, read incrementally (a
+    test polls it while it grows to megabytes: each call parses only the new lines).
+
+    Each logging call writes its line at once, but `print` (Powertools' EMF) writes the object
+    and its newline separately, so another process's line can land between them: `{emf}{record}`
+    on one line, then an empty one. Those are split apart here. Anything not JSON (a
+    traceback, a line cut by a killed process) is skipped; a last line without its newline
+    yet is left for the next call."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._offset = 0
+        self._records: list[dict[str, Any]] = []
+        self._decoder = json.JSONDecoder()
+
+    def records(self) -> list[dict[str, Any]]:
+        try:
+            with self.path.open("rb") as f:
+                f.seek(self._offset)
+                chunk = f.read()
+        except FileNotFoundError:
+            return list(self._records)
+        complete = chunk.rfind(b"\n") + 1
+        self._offset += complete
+        for line in chunk[:complete].decode(errors="replace").splitlines():
+            self._records.extend(self._objects(line))
+        return list(self._records)
+
+    def _objects(self, line: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        position = 0
+        while line.startswith("{", position):
+            try:
+                obj, position = self._decoder.raw_decode(line, position)
+            except ValueError:
+                break
+            if isinstance(obj, dict):
+                found.append(obj)
+        return found
+
+
 def _clean_env() -> dict[str, str]:
     # Nothing of the caller's AWS set-up (profiles, real endpoints) may leak into a local run.
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
@@ -122,6 +168,11 @@ class MotoProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 20.0) -> MotoProcess:
+        return self.launch().wait_ready(timeout)
+
+    def launch(self) -> MotoProcess:
+        """Start the process without waiting for it (importing moto takes ~1 s: the caller
+        can start other things meanwhile); `wait_ready()` then waits."""
         with self._log_path.open("ab") as log:
             # A fixed argv, no shell.
             self.proc = subprocess.Popen(  # noqa: S603
@@ -131,6 +182,11 @@ class MotoProcess:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        return self
+
+    def wait_ready(self, timeout: float = 20.0) -> MotoProcess:
+        if self.proc is None:
+            raise RuntimeError("moto is not launched")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -224,6 +280,7 @@ class LocalStack:
         function_env: dict[str, str] | None = None,
         app_env: dict[str, str] | None = None,
         sqs_backend: Literal["moto", "fauxqs"] = "moto",
+        dynamodb_backend: Literal["moto", "dynalite"] = "moto",
         name: str | None = None,
         app_port: int | None = None,
     ) -> None:
@@ -232,13 +289,19 @@ class LocalStack:
         self.handler = handler
         self.name = name or f"ecr-eks-lambda-{settings.stack}-{uuid.uuid4().hex[:8]}"
         self.handler_log_path = workdir / "handler.log"
+        self._handler_records = JsonLog(self.handler_log_path)
         self.app_log_path = workdir / "app.log"
         self._function_env = function_env or {}
         self._app_env = app_env or {}
         self.sqs_backend = sqs_backend
         self.sqs_server: MotoServer | None = None
         self.fauxqs: FauxqsServer | None = None
-        self.dynamodb_server = MotoProcess(workdir / "dynamodb.log")
+        self.dynamodb_backend = dynamodb_backend
+        self.dynamodb_server: MotoProcess | DynaliteServer = (
+            DynaliteServer()
+            if dynamodb_backend == "dynalite"
+            else MotoProcess(workdir / "dynamodb.log")
+        )
         self.sqs_endpoint = ""
         self._queues: Queues | None = None
         self.table_name = f"{self.name}-idempotency"
@@ -260,7 +323,13 @@ class LocalStack:
 
     def _start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.dynamodb_server.start()
+        # The servers and the app each take up to a second to start (mostly imports): each
+        # is launched as soon as what it needs exists, and waited for only when used.
+        dynamodb = self.dynamodb_server
+        if isinstance(dynamodb, MotoProcess):
+            dynamodb.launch()
+        else:
+            dynamodb.start()
         if self.sqs_backend == "fauxqs":
             self.fauxqs = FauxqsServer().start()
             self.sqs_endpoint = self.fauxqs.endpoint
@@ -278,12 +347,20 @@ class LocalStack:
             receive_wait_time_seconds=s.receive_wait_time_seconds,
             message_retention_seconds=s.queue_retention_seconds,
         )
-        create_idempotency_table(self.dynamodb(), self.table_name)
-        self.start_app()
+        app = self._launch_app()
+        if isinstance(dynamodb, MotoProcess):
+            dynamodb.wait_ready()
+        create_idempotency_table(
+            self.dynamodb(), self.table_name, time_to_live=self.dynamodb_backend == "moto"
+        )
+        app.wait_healthy()
         self.start_event_source()
 
     def start_app(self) -> AppProcess:
         """Start (or restart, on the same port) `python -m app` and wait until it is healthy."""
+        return self._launch_app().wait_healthy()
+
+    def _launch_app(self) -> AppProcess:
         env = _clean_env()
         env.update(
             QUEUE_URL=self.queues.url,
@@ -294,7 +371,7 @@ class LocalStack:
             SHUTDOWN_DELAY_SECONDS="0",
         )
         env.update(self._app_env)
-        self.app = AppProcess(env, self.app_log_path).wait_healthy()
+        self.app = AppProcess(env, self.app_log_path)
         return self.app
 
     def function_env(self) -> dict[str, str]:
@@ -404,6 +481,10 @@ class LocalStack:
 
     def dynamodb(self) -> Any:
         return self.dynamodb_server.client("dynamodb")
+
+    def handler_records(self) -> list[dict[str, Any]]:
+        """The function processes' JSON log records and EMF blobs so far, in file order."""
+        return self._handler_records.records()
 
     def child_pids(self) -> list[int]:
         """The processes this stack started that still run: the app, the DynamoDB server,

@@ -4,7 +4,6 @@ the idempotency table)."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
@@ -124,14 +123,7 @@ class Load:
 
 
 def handler_log(stack: LocalStack) -> list[dict[str, Any]]:
-    out = []
-    for line in stack.handler_log_path.read_text(errors="replace").splitlines():
-        if line.startswith("{"):
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                continue  # a line cut by a killed process
-    return out
+    return stack.handler_records()
 
 
 def applied_counts(stack: LocalStack) -> Counter[str]:
@@ -159,6 +151,7 @@ def wait_until(
     *,
     progress: Callable[[], int] | None = None,
     stall_seconds: float = 20.0,
+    poll_seconds: float = 0.25,
 ) -> float:
     """Poll `condition` until it holds. Without `progress`, fail after `timeout` seconds. With
     it, keep waiting while `progress()` still grows (a shared 2-core machine can run the
@@ -177,7 +170,7 @@ def wait_until(
             why = f"no progress for {stall_seconds:.0f} s" if stalled else f"{timeout:.0f} s"
             got = f" (progress: {seen})" if progress is not None else ""
             raise AssertionError(f"not within {why}: {what}{got}")
-        time.sleep(0.25)
+        time.sleep(poll_seconds)
     return time.monotonic() - started
 
 

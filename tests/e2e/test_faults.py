@@ -60,7 +60,9 @@ def assert_settled(stack: LocalStack, accepted: set[str], poison: int = 0) -> di
 @pytest.mark.slow
 @pytest.mark.timeout(90)
 def test_app_sigterm_mid_load_then_restart(start_stack: Any, fast_settings: LocalSettings) -> None:
-    stack: LocalStack = start_stack(fast_settings, sqs_backend="fauxqs")
+    stack: LocalStack = start_stack(
+        fast_settings, sqs_backend="fauxqs", dynamodb_backend="dynalite"
+    )
     events = 400
     load = Load(stack.app_url, clients=8)
     thread = start_load(load, [event() for _ in range(events)])
@@ -110,6 +112,7 @@ def test_handler_fails_transiently_and_crashes_once(
     stack: LocalStack = start_stack(
         fast_settings,
         sqs_backend="fauxqs",
+        dynamodb_backend="dynalite",
         handler="tests.e2e.faulty_handler.handler",
         function_env={
             "FAULT_DIR": str(fault_dir),
@@ -150,7 +153,7 @@ def test_handler_fails_transiently_and_crashes_once(
 @pytest.mark.slow
 @pytest.mark.timeout(90)
 def test_sqs_outage_while_the_app_serves(start_stack: Any, fast_settings: LocalSettings) -> None:
-    stack: LocalStack = start_stack(fast_settings, sqs_backend="moto")
+    stack: LocalStack = start_stack(fast_settings, sqs_backend="moto", dynamodb_backend="dynalite")
     assert stack.sqs_server is not None
     events = 200
     load = Load(stack.app_url, clients=8, retry_for_seconds=45)

@@ -72,7 +72,9 @@ def assert_queue_matches_settings(stack: LocalStack) -> None:
 def test_every_acknowledged_event_is_applied_once_and_poison_ends_in_the_dlq(
     start_stack: Any, fast_settings: Any
 ) -> None:
-    stack: LocalStack = start_stack(fast_settings, sqs_backend="fauxqs")
+    stack: LocalStack = start_stack(
+        fast_settings, sqs_backend="fauxqs", dynamodb_backend="dynalite"
+    )
     assert_queue_matches_settings(stack)
     sqs = stack.sqs()
 

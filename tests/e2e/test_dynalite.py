@@ -1,0 +1,143 @@
+"""dynalite serves what Powertools' idempotency needs, so the end-to-end scenarios may keep the
+idempotency table there: the handler's own idempotency tests (tests/handler/test_consumer.py:
+first run, duplicates in and across batches, the COMPLETED record and its expiry, a failure
+deleting the record so the retry runs, an IN_PROGRESS lock reported and taken over after its
+deadline) run here unchanged, with the table on dynalite instead of moto. And what differs
+between the two servers is pinned down, so an upgrade that changes it shows up here."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from handlers import consumer
+from local.dynalite import DynaliteServer
+from local.idempotency import create_idempotency_table
+from local.servers import LOCAL_ENV, MotoServer
+
+# The handler tests' fixtures and tests, collected here again against dynalite.
+from tests.handler.conftest import applied, logs  # noqa: F401
+from tests.handler.test_consumer import (  # noqa: F401
+    test_a_record_whose_processing_raises_fails_alone_and_is_retried,
+    test_all_bad_records_are_each_reported_with_the_reason,
+    test_all_good_records_are_applied_and_none_reported,
+    test_duplicate_event_ids_have_one_effect,
+    test_event_in_progress_elsewhere_is_reported_then_retried_after_its_deadline,
+    test_idempotency_records_are_stored_completed_with_a_ttl,
+    test_logs_carry_the_request_id_and_the_message_id,
+    test_mixed_batch_reports_only_the_poison_record,
+)
+
+
+@pytest.fixture(scope="module")
+def dynalite() -> Iterator[DynaliteServer]:
+    server = DynaliteServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch, dynalite: DynaliteServer) -> DynaliteServer:
+    """As tests/handler/conftest.py's, with DynamoDB on dynalite (the consumer uses no SQS)."""
+    for name, value in LOCAL_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynalite.endpoint)
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ecr-eks-lambda-test")
+    monkeypatch.setattr(consumer.metrics, "namespace", "ecr-eks-lambda-test")
+    monkeypatch.delenv("AWS_LAMBDA_RUNTIME_API", raising=False)
+    return dynalite
+
+
+@pytest.fixture
+def table(aws_env: DynaliteServer, monkeypatch: pytest.MonkeyPatch) -> str:
+    name = create_idempotency_table(
+        aws_env.client("dynamodb"), f"idem-{uuid.uuid4().hex[:12]}", time_to_live=False
+    )
+    monkeypatch.setenv("IDEMPOTENCY_TABLE_NAME", name)
+    monkeypatch.setattr(consumer, "_idempotency", None)
+    return name
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[MotoServer]:
+    server = MotoServer().start()
+    yield server
+    server.stop()
+
+
+def _failed_put(client: Any) -> dict[str, Any]:
+    """Powertools' conditional put of an idempotency record, on a key that already exists."""
+    name = f"idem-{uuid.uuid4().hex[:12]}"
+    create_idempotency_table(client, name, time_to_live=False)
+    now = int(time.time())
+    item = {"id": {"S": "k"}, "status": {"S": "COMPLETED"}, "expiration": {"N": str(now + 60)}}
+    client.put_item(TableName=name, Item=item)
+    with pytest.raises(ClientError) as failed:
+        client.put_item(
+            TableName=name,
+            Item={**item, "status": {"S": "INPROGRESS"}},
+            ConditionExpression="attribute_not_exists(#id) OR #expiry < :now",
+            ExpressionAttributeNames={"#id": "id", "#expiry": "expiration"},
+            ExpressionAttributeValues={":now": {"N": str(now)}},
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    stored = client.get_item(TableName=name, Key={"id": {"S": "k"}}, ConsistentRead=True)
+    assert stored["Item"] == item  # the failed put changed nothing
+    return dict(failed.value.response)
+
+
+def test_a_failed_conditional_put_returns_the_old_item_on_moto_not_on_dynalite(
+    moto: MotoServer, dynalite: DynaliteServer
+) -> None:
+    # Both refuse the put with the code Powertools looks for. Only moto (like DynamoDB)
+    # returns the old item; on dynalite Powertools reads it back with a consistent GetItem.
+    on_moto = _failed_put(moto.client("dynamodb"))
+    on_dynalite = _failed_put(dynalite.client("dynamodb"))
+    for response in (on_moto, on_dynalite):
+        assert response["Error"]["Code"] == "ConditionalCheckFailedException"
+    assert on_moto["Item"]["status"] == {"S": "COMPLETED"}
+    assert "Item" not in on_dynalite
+
+
+def test_dynalite_has_no_time_to_live_api(dynalite: DynaliteServer) -> None:
+    # Why the local stack creates dynalite's table without its TTL setting.
+    client = dynalite.client("dynamodb")
+    name = create_idempotency_table(client, f"idem-{uuid.uuid4().hex[:12]}", time_to_live=False)
+    with pytest.raises(ClientError, match="UnknownOperationException"):
+        client.update_time_to_live(
+            TableName=name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"},
+        )
+
+
+def test_dynalite_listens_on_loopback_only(dynalite: DynaliteServer) -> None:
+    assert dynalite.proc is not None
+    inode_ports = _listening_sockets(dynalite.proc.pid)
+    assert inode_ports, "dynalite listens on no TCP socket"
+    assert {address for address, _ in inode_ports} == {"0100007F"}  # 127.0.0.1
+    assert int(dynalite.endpoint.rsplit(":", 1)[1]) in {port for _, port in inode_ports}
+
+
+def _listening_sockets(pid: int) -> set[tuple[str, int]]:
+    """(hex IPv4 address, port) of the TCP sockets `pid` listens on, from /proc."""
+    from pathlib import Path
+
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        target = str(fd.readlink()) if fd.is_symlink() else ""
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    found: set[tuple[str, int]] = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and inode in inodes:  # 0A: LISTEN
+                address, port = local.rsplit(":", 1)
+                found.add((address, int(port, 16)))
+    return found
