@@ -199,6 +199,7 @@ def test_pull_requests_lint_test_and_preview_every_stack_with_policies_and_a_com
     assert w["command"] == "preview"
     assert w["stack-name"] == "${{ matrix.stack }}"
     assert w["policyPacks"] == "policy"
+    assert w["policyPackConfigs"] == "policy/config/${{ matrix.stack }}.json"
     assert w["comment-on-pr"] is True
     assert w["edit-pr-comment"] is True
     assert "matrix.stack" in preview["concurrency"]["group"]
@@ -214,6 +215,7 @@ def test_merges_deploy_dev_then_prod_behind_an_environment():
     (preview,) = steps_using(jobs["preview-prod"], PULUMI)
     assert (preview["with"]["command"], preview["with"]["stack-name"]) == ("preview", "prod")
     assert preview["with"]["comment-on-summary"] is True
+    assert preview["with"]["policyPackConfigs"] == "policy/config/prod.json"
     for stack in STACKS:
         job = jobs[f"up-{stack}"]
         assert job["environment"] == stack
@@ -224,6 +226,7 @@ def test_merges_deploy_dev_then_prod_behind_an_environment():
         assert step["with"]["command"] == "up"
         assert step["with"]["stack-name"] == stack
         assert step["with"]["policyPacks"] == "policy"
+        assert step["with"]["policyPackConfigs"] == f"policy/config/{stack}.json"
 
 
 def test_drift_is_checked_on_a_schedule_for_every_stack_and_fails_loudly():
