@@ -14,56 +14,15 @@ the handler's idempotency tests against it), with two documented differences:
 
 from __future__ import annotations
 
-import json
-import subprocess
-from pathlib import Path
-from typing import Any
+from local.node_server import NPM_DIR, REPO_ROOT, NodeServer
 
-from local.fauxqs import NODE, NPM_DIR
-from local.servers import local_client, stop_process_group
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
 DYNALITE = NPM_DIR / "node_modules" / "dynalite" / "index.js"
 LOOPBACK = REPO_ROOT / "local" / "dynalite_loopback.cjs"
 
 
-class DynaliteServer:
+class DynaliteServer(NodeServer):
     """dynalite in its own process (and session); the same surface as `local.stack.MotoProcess`."""
 
-    def __init__(self) -> None:
-        self.proc: subprocess.Popen[str] | None = None
-        self.endpoint = ""
-
-    def start(self) -> DynaliteServer:
-        if not (NODE.exists() and DYNALITE.exists()):
-            raise RuntimeError("dynalite is not installed: run scripts/need-e2e")
-        # A fixed argv, no shell; port 0: the OS picks a free one, printed on stdout.
-        self.proc = subprocess.Popen(  # noqa: S603
-            [str(NODE), str(LOOPBACK), str(DYNALITE), "0"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            start_new_session=True,
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            code = self.proc.wait()
-            self.stop()
-            raise RuntimeError(f"dynalite exited with {code} before listening")
-        info = json.loads(line)
-        if not str(info.get("address", "")).startswith("http://127.0.0.1:"):
-            self.stop()
-            raise RuntimeError(f"dynalite listens on {info.get('address')}, not 127.0.0.1")
-        self.endpoint = f"http://127.0.0.1:{int(info['port'])}"
-        return self
-
-    def client(self, service: str) -> Any:
-        return local_client(service, self.endpoint)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            stop_process_group(self.proc)
-            if self.proc.stdout is not None:
-                self.proc.stdout.close()
-            self.proc = None
+    name = "dynalite"
+    entry_point = DYNALITE
+    loopback = LOOPBACK

@@ -18,10 +18,10 @@ from botocore.exceptions import ClientError
 from handlers import consumer
 from local.dynalite import DynaliteServer
 from local.idempotency import create_idempotency_table
-from local.servers import LOCAL_ENV, MotoServer
+from local.servers import MotoServer
 
 # The handler tests' fixtures and tests, collected here again against dynalite.
-from tests.handler.conftest import applied, logs  # noqa: F401
+from tests.handler.conftest import applied, logs, set_function_env  # noqa: F401
 from tests.handler.test_consumer import (  # noqa: F401
     test_a_record_whose_processing_raises_fails_alone_and_is_retried,
     test_all_bad_records_are_each_reported_with_the_reason,
@@ -44,12 +44,7 @@ def dynalite() -> Iterator[DynaliteServer]:
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch, dynalite: DynaliteServer) -> DynaliteServer:
     """As tests/handler/conftest.py's, with DynamoDB on dynalite (the consumer uses no SQS)."""
-    for name, value in LOCAL_ENV.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynalite.endpoint)
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ecr-eks-lambda-test")
-    monkeypatch.setattr(consumer.metrics, "namespace", "ecr-eks-lambda-test")
-    monkeypatch.delenv("AWS_LAMBDA_RUNTIME_API", raising=False)
+    set_function_env(monkeypatch, dynalite.endpoint)
     return dynalite
 
 

@@ -20,17 +20,24 @@ def moto() -> Iterator[MotoServer]:
     server.stop()
 
 
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch, moto: MotoServer) -> MotoServer:
+def set_function_env(
+    monkeypatch: pytest.MonkeyPatch, dynamodb_endpoint: str, sqs_endpoint: str | None = None
+) -> None:
     """Loopback credentials and endpoints, as the function would see them locally."""
     for name, value in LOCAL_ENV.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", moto.endpoint)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", moto.endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_endpoint)
+    if sqs_endpoint is not None:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", sqs_endpoint)
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ecr-eks-lambda-test")
     # Metrics read the namespace when the module is imported; the tests set it afterwards.
     monkeypatch.setattr(consumer.metrics, "namespace", "ecr-eks-lambda-test")
     monkeypatch.delenv("AWS_LAMBDA_RUNTIME_API", raising=False)
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch, moto: MotoServer) -> MotoServer:
+    set_function_env(monkeypatch, moto.endpoint, moto.endpoint)
     return moto
 
 
