@@ -69,8 +69,9 @@ class AppArgs:
     """Source ranges the load balancer admits; required when `public`."""
     cpu_request: str = "250m"
     """CPU request of the container (a Kubernetes quantity). What the scheduler reserves and
-    what the autoscaler's utilisation is a percentage of; one app process saturates about one
-    CPU (docs/app.md), so production sets 1."""
+    what the autoscaler's utilisation is a percentage of. One app process can use about one
+    CPU (docs/app.md); prod requests 500m and lets it burst beyond (no CPU limit), 1 CPU per
+    pod needs larger nodes (docs/infra.md)."""
     cpu_limit: str | None = None
     """CPU limit of the container. Unset: none, so the process is never CFS-throttled while
     its node has idle CPU (a 500m limit would cap a process that needs about one CPU at half
