@@ -16,24 +16,20 @@ SendMessageBatch) sent one call at a time, so the pending queue fills to its lim
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-import requests  # noqa: E402
-from app_throughput import PAD, ensure_tools, new_queue, sqs_client  # noqa: E402
+from app_throughput import PAD, ensure_tools, new_queue, sqs_client, start_variant  # noqa: E402
 
 from local.fauxqs import FauxqsServer  # noqa: E402
-from local.servers import LOCAL_ENV, free_port  # noqa: E402
 
 
 def status_kib(pid: int, field: str) -> int:
@@ -55,27 +51,9 @@ def main() -> None:
     proc: subprocess.Popen[bytes] | None = None
     try:
         sqs = sqs_client(fauxqs.endpoint)
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        env.update(
-            LOCAL_ENV,
-            QUEUE_URL=new_queue(sqs, "memory"),
-            AWS_ENDPOINT_URL_SQS=fauxqs.endpoint,
-            HOST="127.0.0.1",
-            PORT=str(port),
-            SHUTDOWN_DELAY_SECONDS="0",
-            MAX_CONCURRENT_SENDS=str(args.sends),
+        proc, base = start_variant(
+            "app", fauxqs.endpoint, new_queue(sqs, "memory"), MAX_CONCURRENT_SENDS=str(args.sends)
         )
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "app"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL
-        )
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(200):
-            try:
-                requests.get(f"{base}/healthz", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.05)
         print(f"idle after start: VmRSS {status_kib(proc.pid, 'VmRSS') / 1024:.1f} MiB")
         for clients in (int(c) for c in args.clients.split(",")):
             with tempfile.TemporaryDirectory() as tmp:

@@ -159,17 +159,20 @@ def queue_ids(sqs: Any, url: str) -> list[str]:
     return found
 
 
-def run(kind: str, clients: int, duration: int, fauxqs: FauxqsServer, sqs: Any) -> dict[str, Any]:
-    url = new_queue(sqs, f"{kind}{clients}")
+def start_variant(
+    kind: str, sqs_endpoint: str, queue_url: str, **settings: str
+) -> tuple[subprocess.Popen[bytes], str]:
+    """A variant of the app on a free loopback port, answering /healthz; and its base URL."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(
         LOCAL_ENV,
-        QUEUE_URL=url,
-        AWS_ENDPOINT_URL_SQS=fauxqs.endpoint,
+        QUEUE_URL=queue_url,
+        AWS_ENDPOINT_URL_SQS=sqs_endpoint,
         HOST="127.0.0.1",
         PORT=str(port),
         SHUTDOWN_DELAY_SECONDS="0",
+        **settings,
     )
     cmd = [sys.executable, *VARIANTS[kind]]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
@@ -180,6 +183,12 @@ def run(kind: str, clients: int, duration: int, fauxqs: FauxqsServer, sqs: Any) 
             break
         except requests.ConnectionError:
             time.sleep(0.05)
+    return proc, base
+
+
+def run(kind: str, clients: int, duration: int, fauxqs: FauxqsServer, sqs: Any) -> dict[str, Any]:
+    url = new_queue(sqs, f"{kind}{clients}")
+    proc, base = start_variant(kind, fauxqs.endpoint, url)
     with tempfile.TemporaryDirectory() as tmp:
         prefix = f"{tmp}/ids-"
         before = scrape(base)
