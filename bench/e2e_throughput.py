@@ -40,10 +40,10 @@ sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
 
-from local.stack import LocalSettings, LocalStack  # noqa: E402
+from local.stack import LocalSettings, LoopbackStack  # noqa: E402
 
 
-def applied_times(stack: LocalStack) -> dict[str, float]:
+def applied_times(stack: LoopbackStack) -> dict[str, float]:
     """event id -> epoch seconds of its `event applied` line (Powertools' ms timestamp)."""
     out: dict[str, float] = {}
     for obj in stack.handler_records():
@@ -81,7 +81,7 @@ def post_all(url: str, ids: list[str], clients: int, rate: float | None) -> dict
     return sent
 
 
-def wait_applied(stack: LocalStack, ids: list[str], timeout: float) -> dict[str, float]:
+def wait_applied(stack: LoopbackStack, ids: list[str], timeout: float) -> dict[str, float]:
     deadline = time.monotonic() + timeout
     while True:
         done = applied_times(stack)
@@ -98,7 +98,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def measure(stack: LocalStack, n: int, clients: int, rate: float | None) -> dict[str, Any]:
+def measure(stack: LoopbackStack, n: int, clients: int, rate: float | None) -> dict[str, Any]:
     ids = [f"b-{uuid.uuid4().hex}" for _ in range(n)]
     sent = post_all(stack.app_url, ids, clients, rate)
     accepted_at = time.time()
@@ -116,7 +116,7 @@ def measure(stack: LocalStack, n: int, clients: int, rate: float | None) -> dict
     }
 
 
-def send_ceiling(stack: LocalStack, seconds: float = 3.0) -> float:
+def send_ceiling(stack: LoopbackStack, seconds: float = 3.0) -> float:
     """boto3 SendMessageBatch(10) to the same fauxqs, 2 threads: what the SQS leg allows."""
     sqs = stack.sqs()
     url = sqs.create_queue(QueueName=f"ceiling-{uuid.uuid4().hex[:8]}")["QueueUrl"]
@@ -135,7 +135,7 @@ def send_ceiling(stack: LocalStack, seconds: float = 3.0) -> float:
     return sum(counts) / (time.perf_counter() - started)
 
 
-def idempotency_ceiling(stack: LocalStack, threads: int, seconds: float = 3.0) -> float:
+def idempotency_ceiling(stack: LoopbackStack, threads: int, seconds: float = 3.0) -> float:
     """Records/s of the handler's two idempotency writes alone against the same DynamoDB."""
     table = stack.table_name
     counts = [0] * threads
@@ -188,7 +188,7 @@ def main() -> None:
     )
     with (
         tempfile.TemporaryDirectory() as tmp,
-        LocalStack(
+        LoopbackStack(
             settings, Path(tmp), sqs_backend="fauxqs", dynamodb_backend=args.dynamodb
         ) as stack,
     ):

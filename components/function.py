@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pulumi
 import pulumi_aws as aws
@@ -26,6 +27,26 @@ POWERTOOLS_LAYER_ACCOUNT = "017000801446"
 POWERTOOLS_LAYER_RELEASES = {27: "3.23.0"}
 RUNTIME = "python3.13"
 HANDLER = "handlers.consumer.handler"
+# POWERTOOLS_SERVICE_NAME when not overridden: part of every idempotency key and the metrics'
+# `service` dimension, so changing it resets the idempotency window (docs/handler.md).
+SERVICE_NAME = "consumer"
+# The idempotency table's partition key and TTL attribute: Powertools' DynamoDBPersistenceLayer
+# defaults (key_attr, expiry_attr), which the handler keeps.
+IDEMPOTENCY_KEY_ATTRIBUTE = "id"
+IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"
+
+_Value = TypeVar("_Value")
+
+
+def function_environment(table_name: _Value, service_name: str) -> dict[str, _Value | str]:
+    """The consumer's environment variables for its idempotency table (a name, or the table's
+    Output under Pulumi): what the Lambda gets and what local/ gives its stand-in."""
+    return {
+        "IDEMPOTENCY_TABLE_NAME": table_name,
+        "POWERTOOLS_SERVICE_NAME": service_name,
+        "POWERTOOLS_METRICS_NAMESPACE": f"ecr-eks-lambda/{service_name}",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
 
 
 def powertools_layer_arn(
@@ -76,7 +97,7 @@ class FunctionArgs:
     protect: bool = True
     """Deletion protection and point-in-time recovery on the idempotency table, and Pulumi's
     `protect` on the table and both queues. Unset: on."""
-    service_name: str = "consumer"
+    service_name: str = SERVICE_NAME
     """POWERTOOLS_SERVICE_NAME and the metrics namespace's suffix."""
 
     def __post_init__(self) -> None:
@@ -203,9 +224,13 @@ class Function(pulumi.ComponentResource):
             f"{name}-idempotency",
             aws.dynamodb.TableArgs(
                 billing_mode="PAY_PER_REQUEST",
-                hash_key="id",
-                attributes=[aws.dynamodb.TableAttributeArgs(name="id", type="S")],
-                ttl=aws.dynamodb.TableTtlArgs(attribute_name="expiration", enabled=True),
+                hash_key=IDEMPOTENCY_KEY_ATTRIBUTE,
+                attributes=[
+                    aws.dynamodb.TableAttributeArgs(name=IDEMPOTENCY_KEY_ATTRIBUTE, type="S")
+                ],
+                ttl=aws.dynamodb.TableTtlArgs(
+                    attribute_name=IDEMPOTENCY_TTL_ATTRIBUTE, enabled=True
+                ),
                 server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(enabled=True),
                 point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(
                     enabled=args.protect
@@ -256,12 +281,7 @@ class Function(pulumi.ComponentResource):
                     system_log_level="WARN",
                 ),
                 environment=aws.lambda_.FunctionEnvironmentArgs(
-                    variables={
-                        "IDEMPOTENCY_TABLE_NAME": self.table.name,
-                        "POWERTOOLS_SERVICE_NAME": args.service_name,
-                        "POWERTOOLS_METRICS_NAMESPACE": f"ecr-eks-lambda/{args.service_name}",
-                        "POWERTOOLS_LOG_LEVEL": "INFO",
-                    }
+                    variables=function_environment(self.table.name, args.service_name)
                 ),
             ),
             # Lambda checks the role when the function is created; the policy must be there.

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from components.config import ConfigError
-from local.stack import LocalSettings, LocalStack
+from local.stack import LocalSettings, LoopbackStack
 
 DEFAULT_PORT = 8080
 
@@ -92,7 +92,7 @@ class Tail:
         return [c.decode(errors="replace") for c in complete if c.strip()]
 
 
-def banner(stack: LocalStack) -> str:
+def banner(stack: LoopbackStack) -> str:
     s = stack.settings
     url = stack.app_url
     return f"""
@@ -104,7 +104,7 @@ Local data path is up (stack config: Pulumi.yaml + Pulumi.{s.stack}.yaml), all o
   DynamoDB     {stack.dynamodb_server.endpoint}  table {stack.table_name}
   event source {s.max_concurrency} poller(s), batch {s.batch_size}, window \
 {s.batching_window_seconds} s, function timeout {s.function_timeout_seconds} s, \
-handler handlers.consumer.handler under awslambdaric
+handler {stack.handler} under awslambdaric
   queue        visibility {s.visibility_timeout_seconds} s, maxReceiveCount \
 {s.max_receive_count}, long poll {s.receive_wait_time_seconds} s
   logs         {stack.app_log_path}
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     if port is None:
         port = DEFAULT_PORT if _port_free(DEFAULT_PORT) else 0
     workdir = Path(tempfile.mkdtemp(prefix="ecr-eks-lambda-demo-"))
-    stack = LocalStack(settings, workdir, sqs_backend=args.sqs, app_port=port or None)
+    stack = LoopbackStack(settings, workdir, sqs_backend=args.sqs, app_port=port or None)
     print("starting the local stack ...", file=out, flush=True)
     try:
         stack.start()

@@ -2,7 +2,7 @@
 
 Used where moto's O(queue depth) calls would make a run too slow: the end-to-end load test
 and bench/e2e_throughput.py. Its CLI binds 0.0.0.0, so it is started through
-bench/fauxqs_loopback.mjs, which forces 127.0.0.1. State is in memory: a restart loses the
+local/fauxqs_loopback.mjs, which forces 127.0.0.1. State is in memory: a restart loses the
 queues (the SQS-restart scenario uses moto, whose stop()/start() keeps them).
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from local.node_server import NPM_DIR, REPO_ROOT, NodeServer
 
 FAUXQS_APP = NPM_DIR / "node_modules" / "fauxqs" / "dist" / "app.js"
-LOOPBACK = REPO_ROOT / "bench" / "fauxqs_loopback.mjs"
+LOOPBACK = REPO_ROOT / "local" / "fauxqs_loopback.mjs"
 
 
 class FauxqsServer(NodeServer):

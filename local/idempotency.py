@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-# Powertools' DynamoDBPersistenceLayer defaults, which the function component's table uses.
-KEY_ATTRIBUTE = "id"
-TTL_ATTRIBUTE = "expiration"
+from components.function import IDEMPOTENCY_KEY_ATTRIBUTE, IDEMPOTENCY_TTL_ATTRIBUTE
 
 
 def create_idempotency_table(dynamodb: Any, name: str, *, time_to_live: bool = True) -> str:
-    """Create the table as the function component does: partition key `id` (S), on-demand,
-    encrypted, TTL on `expiration`. Returns the table name. `time_to_live=False` for a server
-    without UpdateTimeToLive (dynalite); no local server expires items either way."""
+    """Create the table as the function component does: its partition key (S), on-demand,
+    encrypted, TTL on its expiry attribute. Returns the table name. `time_to_live=False` for a
+    server without UpdateTimeToLive (dynalite); no local server expires items either way."""
     dynamodb.create_table(
         TableName=name,
-        AttributeDefinitions=[{"AttributeName": KEY_ATTRIBUTE, "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": KEY_ATTRIBUTE, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": IDEMPOTENCY_KEY_ATTRIBUTE, "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": IDEMPOTENCY_KEY_ATTRIBUTE, "KeyType": "HASH"}],
         BillingMode="PAY_PER_REQUEST",
         SSESpecification={"Enabled": True},
     )
@@ -24,6 +22,6 @@ def create_idempotency_table(dynamodb: Any, name: str, *, time_to_live: bool = T
     if time_to_live:
         dynamodb.update_time_to_live(
             TableName=name,
-            TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": IDEMPOTENCY_TTL_ATTRIBUTE},
         )
     return name

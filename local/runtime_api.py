@@ -197,7 +197,7 @@ class RuntimeApiInvoker:
 
     def __init__(
         self,
-        handler: str = "handlers.consumer.handler",
+        handler: str,
         *,
         env: dict[str, str] | None = None,
         function_name: str = "local-consumer",

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from components import limits
+
 # Dummy values for a loopback server only; never used against AWS.
 LOCAL_ENV = {
     "AWS_ACCESS_KEY_ID": "local",
@@ -110,7 +112,8 @@ def create_queues(
 ) -> Queues:
     """Create a queue and its DLQ with the same redrive shape the function component gives AWS."""
     dlq_url = sqs.create_queue(
-        QueueName=f"{name}-dlq", Attributes={"MessageRetentionPeriod": "1209600"}
+        QueueName=f"{name}-dlq",
+        Attributes={"MessageRetentionPeriod": str(limits.DLQ_RETENTION_SECONDS)},
     )["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"

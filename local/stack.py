@@ -2,7 +2,7 @@
 the handler under awslambdaric, configured from the stack's own config files.
 
     settings = LocalSettings.from_stack("dev")      # Pulumi.yaml defaults + Pulumi.dev.yaml
-    with LocalStack(settings, workdir).start() as stack:
+    with LoopbackStack(settings, workdir).start() as stack:
         requests.post(f"{stack.app_url}/events", json={...})
 
 What runs, and who owns it:
@@ -42,6 +42,7 @@ import requests
 
 from components import limits
 from components.config import StackConfig, stack_config_from_files
+from components.function import HANDLER, SERVICE_NAME, function_environment
 from local.dynalite import DynaliteServer
 from local.fauxqs import FauxqsServer
 from local.idempotency import create_idempotency_table
@@ -58,9 +59,6 @@ from local.servers import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-HANDLER = "handlers.consumer.handler"
-# FunctionArgs.service_name's default (components/function.py): part of every idempotency key.
-SERVICE_NAME = "consumer"
 # The queue keeps the stack's long polling (ReceiveMessageWaitTimeSeconds = 20 s). Each local
 # poller asks for at most this per receive so that stopping takes at most this long; an idle
 # poller merely asks more often.
@@ -268,7 +266,7 @@ class AppProcess:
         self._log.close()
 
 
-class LocalStack:
+class LoopbackStack:
     """Everything between an HTTP client and the handler's side effect, on 127.0.0.1."""
 
     def __init__(
@@ -313,7 +311,7 @@ class LocalStack:
 
     # -- start / stop -------------------------------------------------------------------
 
-    def start(self) -> LocalStack:
+    def start(self) -> LoopbackStack:
         try:
             self._start()
         except BaseException:
@@ -377,10 +375,7 @@ class LocalStack:
     def function_env(self) -> dict[str, str]:
         env = {
             **LOCAL_ENV,
-            "IDEMPOTENCY_TABLE_NAME": self.table_name,
-            "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
-            "POWERTOOLS_METRICS_NAMESPACE": f"ecr-eks-lambda/{SERVICE_NAME}",
-            "POWERTOOLS_LOG_LEVEL": "INFO",
+            **function_environment(self.table_name, SERVICE_NAME),
             "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_server.endpoint,
             # Lines reach the log as they are written, not when a buffer fills.
             "PYTHONUNBUFFERED": "1",
@@ -452,7 +447,7 @@ class LocalStack:
                     self.fauxqs.stop()
                 self.dynamodb_server.stop()
 
-    def __enter__(self) -> LocalStack:
+    def __enter__(self) -> LoopbackStack:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from local.servers import read_all_messages
-from local.stack import LocalSettings, LocalStack
+from local.stack import LocalSettings, LoopbackStack
 
 # The dev stack's queue settings are sized for AWS (visibility 180 s = 6 x the 30 s function
 # timeout, maxReceiveCount 5): a poison message would need 15 minutes to reach the DLQ. The
@@ -43,12 +43,12 @@ def fast_settings(dev_settings: LocalSettings) -> LocalSettings:
 
 
 @pytest.fixture
-def start_stack(tmp_path: Path) -> Iterator[Callable[..., LocalStack]]:
-    """Start a LocalStack; every one started is closed (all its processes waited for)."""
-    started: list[LocalStack] = []
+def start_stack(tmp_path: Path) -> Iterator[Callable[..., LoopbackStack]]:
+    """Start a LoopbackStack; every one started is closed (all its processes waited for)."""
+    started: list[LoopbackStack] = []
 
-    def start(settings: LocalSettings, **kwargs: Any) -> LocalStack:
-        stack = LocalStack(settings, tmp_path / f"stack{len(started)}", **kwargs)
+    def start(settings: LocalSettings, **kwargs: Any) -> LoopbackStack:
+        stack = LoopbackStack(settings, tmp_path / f"stack{len(started)}", **kwargs)
         started.append(stack)
         return stack.start()
 
@@ -122,17 +122,17 @@ class Load:
         return self.result
 
 
-def handler_log(stack: LocalStack) -> list[dict[str, Any]]:
+def handler_log(stack: LoopbackStack) -> list[dict[str, Any]]:
     return stack.handler_records()
 
 
-def applied_counts(stack: LocalStack) -> Counter[str]:
+def applied_counts(stack: LoopbackStack) -> Counter[str]:
     """`event applied` lines per event id: the handler's side effect, counted."""
     lines = handler_log(stack)
     return Counter(str(ln["event_id"]) for ln in lines if ln.get("message") == "event applied")
 
 
-def failure_reasons(stack: LocalStack) -> Counter[str]:
+def failure_reasons(stack: LoopbackStack) -> Counter[str]:
     return Counter(str(line["reason"]) for line in handler_log(stack) if "reason" in line)
 
 
@@ -174,7 +174,7 @@ def wait_until(
     return time.monotonic() - started
 
 
-def completed_ids(stack: LocalStack) -> set[str]:
+def completed_ids(stack: LoopbackStack) -> set[str]:
     """Event ids whose idempotency record is COMPLETED (keys are `<prefix>#<md5 of id>`,
     so this counts records, compared by number)."""
     dynamodb = stack.dynamodb()

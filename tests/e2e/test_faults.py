@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from local.servers import queue_depth
-from local.stack import LocalSettings, LocalStack
+from local.stack import LocalSettings, LoopbackStack
 from tests.e2e.conftest import (
     Load,
     applied_counts,
@@ -41,7 +41,7 @@ def start_load(load: Load, bodies: list[dict[str, Any]]) -> threading.Thread:
     return thread
 
 
-def assert_settled(stack: LocalStack, accepted: set[str], poison: int = 0) -> dict[str, int]:
+def assert_settled(stack: LoopbackStack, accepted: set[str], poison: int = 0) -> dict[str, int]:
     """Wait until every acknowledged event is applied and the queue is empty; check that
     each was applied once and that only poison reached the DLQ. Returns the counts."""
     sqs = stack.sqs()
@@ -60,7 +60,7 @@ def assert_settled(stack: LocalStack, accepted: set[str], poison: int = 0) -> di
 @pytest.mark.slow
 @pytest.mark.timeout(90)
 def test_app_sigterm_mid_load_then_restart(start_stack: Any, fast_settings: LocalSettings) -> None:
-    stack: LocalStack = start_stack(
+    stack: LoopbackStack = start_stack(
         fast_settings, sqs_backend="fauxqs", dynamodb_backend="dynalite"
     )
     events = 400
@@ -109,7 +109,7 @@ def test_handler_fails_transiently_and_crashes_once(
     percent = 20
     fault_dir = tmp_path / "faults"
     fault_dir.mkdir()
-    stack: LocalStack = start_stack(
+    stack: LoopbackStack = start_stack(
         fast_settings,
         sqs_backend="fauxqs",
         dynamodb_backend="dynalite",
@@ -153,7 +153,9 @@ def test_handler_fails_transiently_and_crashes_once(
 @pytest.mark.slow
 @pytest.mark.timeout(90)
 def test_sqs_outage_while_the_app_serves(start_stack: Any, fast_settings: LocalSettings) -> None:
-    stack: LocalStack = start_stack(fast_settings, sqs_backend="moto", dynamodb_backend="dynalite")
+    stack: LoopbackStack = start_stack(
+        fast_settings, sqs_backend="moto", dynamodb_backend="dynalite"
+    )
     assert stack.sqs_server is not None
     events = 200
     load = Load(stack.app_url, clients=8, retry_for_seconds=45)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from local.servers import queue_depth
-from local.stack import LocalStack
+from local.stack import LoopbackStack
 from tests.e2e.conftest import (
     Load,
     applied_counts,
@@ -34,7 +34,7 @@ RETRIED = 100  # events a client posts twice with the same id (a producer's retr
 LOAD_SETTLE_SECONDS = 180.0  # hard cap; the wait fails sooner if the count stops growing
 
 
-def inject_poison(stack: LocalStack) -> dict[str, str]:
+def inject_poison(stack: LoopbackStack) -> dict[str, str]:
     """Messages no handler can ever apply, sent straight to the queue (past the app's
     validation): body -> the event_id attribute it carries."""
     sqs = stack.sqs()
@@ -52,7 +52,7 @@ def inject_poison(stack: LocalStack) -> dict[str, str]:
     return poison
 
 
-def assert_queue_matches_settings(stack: LocalStack) -> None:
+def assert_queue_matches_settings(stack: LoopbackStack) -> None:
     s = stack.settings
     attrs: dict[str, Any] = stack.sqs().get_queue_attributes(
         QueueUrl=stack.queues.url, AttributeNames=["All"]
@@ -72,7 +72,7 @@ def assert_queue_matches_settings(stack: LocalStack) -> None:
 def test_every_acknowledged_event_is_applied_once_and_poison_ends_in_the_dlq(
     start_stack: Any, fast_settings: Any
 ) -> None:
-    stack: LocalStack = start_stack(
+    stack: LoopbackStack = start_stack(
         fast_settings, sqs_backend="fauxqs", dynamodb_backend="dynalite"
     )
     assert_queue_matches_settings(stack)
