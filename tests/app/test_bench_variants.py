@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.app.conftest import app_env, drain, start_app
+from tests.app.helpers import app_env, drain, start_app
 
 
 @pytest.mark.parametrize("script", ["bench/naive_app.py", "bench/boto3_app.py"])

@@ -12,8 +12,8 @@ import requests
 
 from contract import EVENT_ID_ATTRIBUTE
 from local.servers import MotoServer, create_queues, free_port
-from tests.app.conftest import AppProcess, app_env, drain, start_app
 from tests.app.faultproxy import FaultProxy
+from tests.app.helpers import AppProcess, app_env, drain, start_app
 
 
 def _post_all(url: str, events: list[dict[str, Any]]) -> list[requests.Response]:

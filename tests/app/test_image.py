@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from local.servers import free_port
-from tests.app.conftest import ROOT
+from tests.app.helpers import ROOT
 
 DOCKERFILE = ROOT / "app" / "Dockerfile"
 CACHE = ROOT / ".cache" / "app-image"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from tests.app.conftest import ROOT
+from tests.app.helpers import ROOT
 
 EXPORT = [
     "export",

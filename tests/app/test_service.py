@@ -12,7 +12,7 @@ import requests
 
 from contract import EVENT_ID_ATTRIBUTE, MAX_MESSAGE_BYTES, parse_event
 from local.servers import MotoServer, create_queues, free_port
-from tests.app.conftest import AppProcess, app_env, drain, start_app
+from tests.app.helpers import AppProcess, app_env, drain, start_app
 
 
 @pytest.fixture(scope="module")

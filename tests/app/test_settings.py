@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from app.settings import Settings, SettingsError
-from tests.app.conftest import ROOT
+from tests.app.helpers import ROOT
 
 QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/events"
 

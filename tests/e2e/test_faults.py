@@ -19,18 +19,18 @@ import requests
 
 from local.servers import queue_depth
 from local.stack import LocalSettings, LoopbackStack
-from tests.e2e.conftest import (
+from tests.e2e.faults import fails_first_time
+from tests.e2e.helpers import (
     Load,
     applied_counts,
     dlq_depth,
     event,
     failure_reasons,
+    inject_poison,
     read_all,
     report,
-    wait_until,
 )
-from tests.e2e.faults import fails_first_time
-from tests.e2e.test_load import inject_poison
+from tests.wait import wait_until
 
 OUTAGE_SECONDS = 3.0
 

@@ -16,7 +16,7 @@ import pytest
 
 from local.servers import queue_depth
 from local.stack import LoopbackStack
-from tests.e2e.conftest import (
+from tests.e2e.helpers import (
     Load,
     applied_counts,
     completed_ids,
@@ -24,32 +24,15 @@ from tests.e2e.conftest import (
     event,
     failure_reasons,
     handler_log,
+    inject_poison,
     read_all,
     report,
-    wait_until,
 )
+from tests.wait import wait_until
 
 EVENTS = 2000
 RETRIED = 100  # events a client posts twice with the same id (a producer's retry)
 LOAD_SETTLE_SECONDS = 180.0  # hard cap; the wait fails sooner if the count stops growing
-
-
-def inject_poison(stack: LoopbackStack) -> dict[str, str]:
-    """Messages no handler can ever apply, sent straight to the queue (past the app's
-    validation): body -> the event_id attribute it carries."""
-    sqs = stack.sqs()
-    poison = {
-        "not json at all": "poison-not-json",
-        json.dumps({"id": "poison-schema", "type": "Not.Valid", "data": {}}): "poison-schema",
-        json.dumps({"type": "e2e.no-id", "data": {}}): "poison-no-id",
-    }
-    for body, event_id in poison.items():
-        sqs.send_message(
-            QueueUrl=stack.queues.url,
-            MessageBody=body,
-            MessageAttributes={"event_id": {"DataType": "String", "StringValue": event_id}},
-        )
-    return poison
 
 
 def assert_queue_matches_settings(stack: LoopbackStack) -> None:

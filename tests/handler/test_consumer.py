@@ -1,4 +1,5 @@
-"""The consumer against real SQS event shapes, with its idempotency table on moto's DynamoDB."""
+"""The consumer against real SQS event shapes, with its idempotency table on moto's DynamoDB
+and on dynalite (the `table` fixture runs each test on both)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from handlers import consumer
 from local.lambda_context import LocalLambdaContext
 from tests.handler import sqs_events as sqs
-from tests.handler.conftest import Applied, Logs, emf
+from tests.handler.helpers import Applied, Logs, emf
 
 # A killed or misconfigured invocation adds no metrics before Powertools flushes them.
 NO_METRICS = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
@@ -113,10 +114,10 @@ def test_duplicate_event_ids_have_one_effect(table, applied: Applied, logs: Logs
     assert emf(capsys.readouterr().out)["DuplicateRecords"] == 3
 
 
-def test_idempotency_records_are_stored_completed_with_a_ttl(table, applied, aws_env):
+def test_idempotency_records_are_stored_completed_with_a_ttl(table, applied, dynamodb):
     invoke(sqs.event(sqs.good("ttl-1")))
 
-    items = aws_env.client("dynamodb").scan(TableName=table)["Items"]
+    items = dynamodb.client("dynamodb").scan(TableName=table)["Items"]
     assert len(items) == 1
     assert items[0]["status"]["S"] == "COMPLETED"
     expiry = int(items[0]["expiration"]["N"])

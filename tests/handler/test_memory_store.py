@@ -6,7 +6,7 @@ from handlers import consumer
 from local.lambda_context import LocalLambdaContext
 from local.memory_store import InMemoryPersistenceLayer
 from tests.handler import sqs_events as sqs
-from tests.handler.conftest import Applied
+from tests.handler.helpers import Applied
 
 
 def test_consumer_on_the_memory_store_applies_each_event_once(

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from contract import EVENT_ID_ATTRIBUTE, Event
+from contract import EVENT_ID_ATTRIBUTE
 from handlers import consumer
 from local.poller import (
     Invocation,
@@ -23,18 +23,8 @@ from local.poller import (
     running,
 )
 from local.servers import MotoServer, Queues, create_queues, queue_depth
-from tests.handler.conftest import Applied
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
-
-
-counts = queue_depth
+from tests.handler.helpers import Applied, send_event
+from tests.wait import wait_until
 
 
 @pytest.fixture
@@ -50,14 +40,6 @@ def queues(sqs: Any) -> Queues:
         visibility_timeout_seconds=1,
         max_receive_count=2,
         receive_wait_time_seconds=0,
-    )
-
-
-def send_event(sqs: Any, url: str, event_id: str) -> None:
-    sqs.send_message(
-        QueueUrl=url,
-        MessageBody=Event(id=event_id, type="order.created", data={"n": 1}).to_json(),
-        MessageAttributes={EVENT_ID_ATTRIBUTE: {"DataType": "String", "StringValue": event_id}},
     )
 
 
@@ -176,7 +158,7 @@ def test_reported_failures_stay_and_the_rest_are_deleted(sqs, queues: Queues):
     assert outcome is not None
     assert len(outcome.message_ids) == 4
     assert sorted(outcome.deleted) == sorted(outcome.message_ids[2:])
-    assert counts(sqs, queues.url) == 2
+    assert queue_depth(sqs, queues.url) == 2
 
 
 def test_unknown_item_identifier_fails_the_whole_batch(sqs, queues: Queues):
@@ -192,7 +174,7 @@ def test_unknown_item_identifier_fails_the_whole_batch(sqs, queues: Queues):
 
     assert outcome is not None
     assert outcome.deleted == []
-    assert counts(sqs, queues.url) == 3
+    assert queue_depth(sqs, queues.url) == 3
 
 
 def test_without_report_batch_item_failures_the_response_is_ignored(sqs, queues: Queues):
@@ -208,7 +190,7 @@ def test_without_report_batch_item_failures_the_response_is_ignored(sqs, queues:
         sqs, queues.url, invoker, wait_time_seconds=0, report_batch_item_failures=False
     ).poll_once()
 
-    assert counts(sqs, queues.url) == 0
+    assert queue_depth(sqs, queues.url) == 0
 
 
 class _FlakySqs:
@@ -255,12 +237,12 @@ def test_poller_survives_the_server_restarting(aws_env, applied: Applied):
         poller = SqsPoller(sqs, q.url, invoker, wait_time_seconds=0, error_backoff_seconds=0.05)
         with running(poller):
             send_event(sqs, q.url, "before")
-            wait_until(lambda: poller.stats.deleted == 1)
+            wait_until(lambda: poller.stats.deleted == 1, "the first event deleted", 20)
             server.stop()
-            wait_until(lambda: poller.stats.receive_errors > 0)
+            wait_until(lambda: poller.stats.receive_errors > 0, "a failed receive", 20)
             server.start()
             send_event(sqs, q.url, "after")
-            wait_until(lambda: poller.stats.deleted == 2)
+            wait_until(lambda: poller.stats.deleted == 2, "the second event deleted", 20)
     finally:
         server.stop()
 
@@ -291,7 +273,12 @@ def test_good_and_poison_messages_end_processed_or_in_the_dlq(
     poller = SqsPoller(sqs, queues.url, in_process_invoker(consumer.handler), wait_time_seconds=0)
     with running(poller):
         wait_until(
-            lambda: counts(sqs, queues.dlq_url) == len(poison) and counts(sqs, queues.url) == 0
+            lambda: (
+                queue_depth(sqs, queues.dlq_url) == len(poison)
+                and queue_depth(sqs, queues.url) == 0
+            ),
+            "poison in the DLQ and the queue drained",
+            20,
         )
 
     # Every good event applied exactly once; every message either deleted or in the DLQ.
@@ -313,7 +300,7 @@ def test_an_invoker_fault_fails_the_batch_without_killing_the_poller(sqs, queues
 
     assert stats.failed_invocations == 1
     assert "cannot start the function" in stats.invocation_errors[0]
-    assert counts(sqs, queues.url) == 1
+    assert queue_depth(sqs, queues.url) == 1
 
 
 def test_batch_size_above_ten_gathers_within_the_batching_window(sqs, queues: Queues):

@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
+from local.dynalite import DynaliteServer
 from local.poller import SqsPoller, running
 from local.runtime_api import RuntimeApiInvoker
-from local.servers import MotoServer, create_queues
-from tests.handler.conftest import emf
-from tests.handler.test_poller import counts, send_event, wait_until
+from local.servers import MotoServer, create_queues, queue_depth
+from tests.handler.helpers import emf, send_event
+from tests.wait import wait_until
 
 
 @pytest.fixture
@@ -98,7 +99,7 @@ def test_init_error_fails_the_invocation(invoker_for):
 
 
 def test_consumer_under_awslambdaric_ends_good_processed_once_and_poison_in_the_dlq(
-    aws_env: MotoServer, table: str, tmp_path: Path
+    aws_env: MotoServer, dynamodb: MotoServer | DynaliteServer, table: str, tmp_path: Path
 ):
     sqs = aws_env.client("sqs")
     q = create_queues(
@@ -120,7 +121,7 @@ def test_consumer_under_awslambdaric_ends_good_processed_once_and_poison_in_the_
             "tests.handler.fake_functions.consumer_crashing_once",
             env={
                 "IDEMPOTENCY_TABLE_NAME": table,
-                "AWS_ENDPOINT_URL_DYNAMODB": aws_env.endpoint,
+                "AWS_ENDPOINT_URL_DYNAMODB": dynamodb.endpoint,
                 "POWERTOOLS_SERVICE_NAME": "consumer",
                 "POWERTOOLS_METRICS_NAMESPACE": "ecr-eks-lambda-test",
                 "CRASH_MARKER": str(tmp_path / "crashed"),
@@ -131,8 +132,11 @@ def test_consumer_under_awslambdaric_ends_good_processed_once_and_poison_in_the_
         try:
             with running(poller):
                 wait_until(
-                    lambda: counts(sqs, q.dlq_url) == len(poison) and counts(sqs, q.url) == 0,
-                    timeout=40,
+                    lambda: (
+                        queue_depth(sqs, q.dlq_url) == len(poison) and queue_depth(sqs, q.url) == 0
+                    ),
+                    "poison in the DLQ and the queue drained",
+                    40,
                 )
         finally:
             invoker.close()
@@ -142,7 +146,7 @@ def test_consumer_under_awslambdaric_ends_good_processed_once_and_poison_in_the_
     assert applied == Counter({event_id: 1 for event_id in good})
     assert poller.stats.failed_invocations == 1  # the crash: nothing deleted, all retried
     assert invoker.cold_starts == 2
-    items = aws_env.client("dynamodb").scan(TableName=table)["Items"]
+    items = dynamodb.client("dynamodb").scan(TableName=table)["Items"]
     assert sorted(i["status"]["S"] for i in items) == ["COMPLETED"] * len(good)
     assert any(x.get("reason") == "invalid_event" for x in lines)
     emf_blobs = [x for x in lines if "ProcessedRecords" in x]

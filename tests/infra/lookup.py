@@ -9,6 +9,11 @@ from tests.infra.harness import Recorded, Run
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
 
+NODES = "aws:eks/nodeGroup:NodeGroup"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+PDB = "kubernetes:policy/v1:PodDisruptionBudget"
+HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
+
 
 def of_type(run: Run, type_: str) -> list[Recorded]:
     return [r for r in run.records if r.type == type_]
@@ -34,3 +39,14 @@ def policy(record: Recorded, key: str = "policy") -> dict[str, Any]:
 
 def statements(record: Recorded, key: str = "policy") -> list[dict[str, Any]]:
     return policy(record, key)["Statement"]
+
+
+def as_manifest(value: Any) -> Any:
+    """The engine's JSON: numbers the mocks hand over as floats are integers on the wire."""
+    if isinstance(value, dict):
+        return {k: as_manifest(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [as_manifest(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value

@@ -10,16 +10,23 @@ import pytest
 
 from components.cluster import AppArgs, ClusterArgs
 from tests.infra.harness import Run, run
-from tests.infra.lookup import of_type, one, policy, statements, unwrap
+from tests.infra.lookup import (
+    DEPLOYMENT,
+    HPA,
+    NODES,
+    PDB,
+    as_manifest,
+    of_type,
+    one,
+    policy,
+    statements,
+    unwrap,
+)
 
 SUBNET = "aws:ec2/subnet:Subnet"
 NAT = "aws:ec2/natGateway:NatGateway"
 EKS = "eks:index:Cluster"
-NODES = "aws:eks/nodeGroup:NodeGroup"
-DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 SERVICE = "kubernetes:core/v1:Service"
-PDB = "kubernetes:policy/v1:PodDisruptionBudget"
-HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
 CLUSTER_ARN = "arn:aws:eks:eu-west-1:123456789012:cluster/cluster-eks-phys"
 MANIFEST_TYPES = (
     "kubernetes:core/v1:Namespace",
@@ -37,17 +44,6 @@ def subnets(run_: Run, tier: str) -> list[Any]:
 
 def ids(records: list[Any]) -> list[str]:
     return [f"{r.name}-id" for r in records]
-
-
-def as_manifest(value: Any) -> Any:
-    """The engine's JSON: numbers the mocks hand over as floats are integers on the wire."""
-    if isinstance(value, dict):
-        return {k: as_manifest(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [as_manifest(v) for v in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
 
 
 # --- network ---------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests.infra.harness import ACCOUNT, Run, run
 from tests.infra.lookup import of_type, one, policy, statements
-from tests.infra.test_iam import findings
+from tests.infra.parliament_lint import findings
 
 FLOW_LOG = "aws:ec2/flowLog:FlowLog"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"

@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import json
-import warnings
 from typing import Any
 
 from tests.infra.harness import Recorded, Run
 from tests.infra.lookup import of_type, one, policy
-
-with warnings.catch_warnings():
-    # parliament imports pkg_resources and has regexes with invalid escapes: both warn on
-    # import, about parliament itself, not about this project.
-    warnings.simplefilter("ignore")
-    from parliament import analyze_policy_string
+from tests.infra.parliament_lint import findings
 
 IDENTITY = "aws:iam/rolePolicy:RolePolicy"
 ROLE = "aws:iam/role:Role"
@@ -28,11 +22,6 @@ NOT_APPLICABLE = {
     "trust": [("MALFORMED", "Statement contains neither Resource nor NotResource")],
     "key": ["RESOURCE_STAR", "PERMISSIONS_MANAGEMENT_ACTIONS"],
 }
-
-
-def findings(document: str) -> list[tuple[str, Any]]:
-    linted = analyze_policy_string(document, include_community_auditors=True)
-    return [(f.issue, f.detail) for f in linted.findings]
 
 
 def documents(run_: Run) -> dict[str, tuple[str, str]]:

@@ -11,8 +11,7 @@ from components import quantity
 from components.cluster import AppArgs
 from components.config import ConfigError
 from tests.infra.harness import Run, run
-from tests.infra.lookup import of_type, one, unwrap
-from tests.infra.test_cluster import DEPLOYMENT, HPA, NODES, PDB, as_manifest
+from tests.infra.lookup import DEPLOYMENT, HPA, NODES, PDB, as_manifest, of_type, one, unwrap
 
 ADDON = "aws:eks/addon:Addon"
 

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import wait_until
+from tests.wait import wait_until
 
 
 def test_a_stalled_count_fails_early_and_says_how_far_it_got():

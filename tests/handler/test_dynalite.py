@@ -1,68 +1,23 @@
-"""dynalite serves what Powertools' idempotency needs, so the end-to-end scenarios may keep the
-idempotency table there: the handler's own idempotency tests (tests/handler/test_consumer.py:
-first run, duplicates in and across batches, the COMPLETED record and its expiry, a failure
-deleting the record so the retry runs, an IN_PROGRESS lock reported and taken over after its
-deadline) run here unchanged, with the table on dynalite instead of moto. And what differs
-between the two servers is pinned down, so an upgrade that changes it shows up here."""
+"""What differs between the two DynamoDB stand-ins the idempotency table may live on (moto,
+and dynalite, the end-to-end scenarios' choice), pinned down so that an upgrade that changes it
+shows up here. The handler's own idempotency tests (tests/handler/test_consumer.py: first run,
+duplicates in and across batches, the COMPLETED record and its expiry, a failure deleting the
+record so the retry runs, an IN_PROGRESS lock reported and taken over after its deadline) run
+on both through the `table` fixture."""
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from handlers import consumer
 from local.dynalite import DynaliteServer
 from local.idempotency import create_idempotency_table
 from local.servers import MotoServer
-
-# The handler tests' fixtures and tests, collected here again against dynalite.
-from tests.handler.conftest import applied, logs, set_function_env  # noqa: F401
-from tests.handler.test_consumer import (  # noqa: F401
-    test_a_record_whose_processing_raises_fails_alone_and_is_retried,
-    test_all_bad_records_are_each_reported_with_the_reason,
-    test_all_good_records_are_applied_and_none_reported,
-    test_duplicate_event_ids_have_one_effect,
-    test_event_in_progress_elsewhere_is_reported_then_retried_after_its_deadline,
-    test_idempotency_records_are_stored_completed_with_a_ttl,
-    test_logs_carry_the_request_id_and_the_message_id,
-    test_mixed_batch_reports_only_the_poison_record,
-)
-
-
-@pytest.fixture(scope="module")
-def dynalite() -> Iterator[DynaliteServer]:
-    server = DynaliteServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch, dynalite: DynaliteServer) -> DynaliteServer:
-    """As tests/handler/conftest.py's, with DynamoDB on dynalite (the consumer uses no SQS)."""
-    set_function_env(monkeypatch, dynalite.endpoint)
-    return dynalite
-
-
-@pytest.fixture
-def table(aws_env: DynaliteServer, monkeypatch: pytest.MonkeyPatch) -> str:
-    name = create_idempotency_table(
-        aws_env.client("dynamodb"), f"idem-{uuid.uuid4().hex[:12]}", time_to_live=False
-    )
-    monkeypatch.setenv("IDEMPOTENCY_TABLE_NAME", name)
-    monkeypatch.setattr(consumer, "_idempotency", None)
-    return name
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[MotoServer]:
-    server = MotoServer().start()
-    yield server
-    server.stop()
 
 
 def _failed_put(client: Any) -> dict[str, Any]:
@@ -120,8 +75,6 @@ def test_dynalite_listens_on_loopback_only(dynalite: DynaliteServer) -> None:
 
 def _listening_sockets(pid: int) -> set[tuple[str, int]]:
     """(hex IPv4 address, port) of the TCP sockets `pid` listens on, from /proc."""
-    from pathlib import Path
-
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         target = str(fd.readlink()) if fd.is_symlink() else ""
