@@ -10,15 +10,35 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from app.batcher import MAX_BATCH_ENTRIES, Batcher, SendError, entry_size
+from app.batcher import Batcher, SendError, entry_size
 from app.metrics import Metrics
 
 LIMIT = 262_144
 ATTR = "event_id"
+# SendMessageBatch takes at most 10 entries; more is TooManyEntriesInBatchRequest (SQS API
+# reference, SendMessageBatch).
+AWS_MAX_ENTRIES = 10
+
+
+def too_many_entries(count: int) -> ClientError:
+    """What boto3 raises for SQS's answer to a SendMessageBatch of more than 10 entries."""
+    return ClientError(
+        {
+            "Error": {
+                "Code": "AWS.SimpleQueueService.TooManyEntriesInBatchRequest",
+                "QueryErrorCode": "TooManyEntriesInBatchRequest",
+                "Type": "Sender",
+                "Message": f"Maximum number of entries per request are 10. You have sent {count}.",
+            },
+            "ResponseMetadata": {"HTTPStatusCode": 400},
+        },
+        "SendMessageBatch",
+    )
 
 
 class FakeSqs:
-    """Records every call; `behaviour(entries, call_no)` returns the response or raises."""
+    """Records every call; `behaviour(entries, call_no)` returns the response or raises. Like
+    SQS, it refuses a call of more than 10 entries whatever the behaviour."""
 
     def __init__(
         self,
@@ -44,6 +64,8 @@ class FakeSqs:
                 await asyncio.sleep(self.delay)
             if self.gate is not None:
                 await self.gate.wait()
+            if len(entries) > AWS_MAX_ENTRIES:
+                raise too_many_entries(len(entries))
             response = self.behaviour(entries, n)
         finally:
             self.concurrent -= 1
@@ -104,6 +126,28 @@ def run(coro: Any) -> Any:
         loop.close()
 
 
+def test_the_fake_refuses_eleven_entries_as_sqs_does(sqs: Any, queue_url: str) -> None:
+    entries = [
+        {
+            "Id": str(i),
+            "MessageBody": "{}",
+            "MessageAttributes": {ATTR: {"DataType": "String", "StringValue": f"e{i}"}},
+        }
+        for i in range(11)
+    ]
+    with pytest.raises(ClientError) as by_sqs:
+        sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+    with pytest.raises(ClientError) as by_fake:
+        run(FakeSqs()(entries))
+    for raised in (by_sqs.value, by_fake.value):
+        assert raised.response["Error"]["Code"] == (
+            "AWS.SimpleQueueService.TooManyEntriesInBatchRequest"
+        )
+        assert raised.response["Error"]["QueryErrorCode"] == "TooManyEntriesInBatchRequest"
+        assert raised.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert len(run(FakeSqs()(entries[:10]))["Successful"]) == 10
+
+
 def test_concurrent_events_are_coalesced_into_batches_of_at_most_ten():
     async def main():
         fake = FakeSqs(delay=0.02)
@@ -117,7 +161,7 @@ def test_concurrent_events_are_coalesced_into_batches_of_at_most_ten():
     assert results == [None] * 35
     assert sorted(fake.accepted) == sorted(ids)
     sizes = [len(c) for c in fake.calls]
-    assert max(sizes) == MAX_BATCH_ENTRIES
+    assert max(sizes) == 10  # SendMessageBatch's limit
     assert len(fake.calls) <= 5  # 1 that left at once, then full batches
     assert metrics.enqueued.value() == 35
     assert metrics.batch_size.count == len(fake.calls)

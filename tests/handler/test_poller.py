@@ -258,6 +258,9 @@ def test_stop_returns_promptly_while_long_polling(sqs, queues: Queues):
     assert time.monotonic() - started < 2.5
 
 
+# What is under test here is the event source, not the table's server (test_consumer.py runs
+# the idempotency cases on both): moto only.
+@pytest.mark.parametrize("dynamodb", ["moto"], indirect=True)
 def test_good_and_poison_messages_end_processed_or_in_the_dlq(
     sqs, queues: Queues, table, applied: Applied
 ):

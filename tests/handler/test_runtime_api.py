@@ -98,6 +98,9 @@ def test_init_error_fails_the_invocation(invoker_for):
     assert invoke.cold_starts == 1
 
 
+# What is under test here is the event source, not the table's server (test_consumer.py runs
+# the idempotency cases on both): moto only.
+@pytest.mark.parametrize("dynamodb", ["moto"], indirect=True)
 def test_consumer_under_awslambdaric_ends_good_processed_once_and_poison_in_the_dlq(
     aws_env: MotoServer, dynamodb: MotoServer | DynaliteServer, table: str, tmp_path: Path
 ):
