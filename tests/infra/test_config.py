@@ -168,10 +168,6 @@ def test_more_zones_than_the_region_has_is_refused() -> None:
     assert "availability_zone_count = 4: the region offers only 3 zones" in str(result.error)
 
 
-def test_stack_config_is_frozen() -> None:
-    assert StackConfig.__dataclass_params__.frozen  # type: ignore[attr-defined]
-
-
 def test_project_file_declares_every_key_with_type_and_description() -> None:
     runtime = PROJECT_FILE["runtime"]
     assert runtime["name"] == "python"

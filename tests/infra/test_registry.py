@@ -100,10 +100,6 @@ def test_registry_args_reject_bad_values(changes: dict, field: str) -> None:
         RegistryArgs(context=ROOT, **changes)
 
 
-def test_registry_args_default_to_no_force_delete() -> None:
-    assert RegistryArgs(context=ROOT).force_delete is False
-
-
 def test_repository_is_protected_where_it_may_not_be_force_deleted(dev: Run, prod: Run) -> None:
     assert one(prod, REPO).protect is True
     assert one(dev, REPO).protect is False
