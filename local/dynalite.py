@@ -3,8 +3,9 @@
 
 The idempotency table of the end-to-end scenarios lives here: the handler makes two writes per
 record, and moto's DynamoDB (pure Python, ~6 ms a call over HTTP here) bounded the load
-scenario. What Powertools' idempotency uses works the same (tests/e2e/test_dynalite.py runs
-the handler's idempotency tests against it), with two documented differences:
+scenario. What Powertools' idempotency uses works the same (the handler's idempotency tests
+run on moto and on dynalite; tests/handler/test_dynalite.py pins what differs), with two
+documented differences:
 - no UpdateTimeToLive: the table gets no TTL setting (moto's does; neither server expires
   items, so no scenario depends on it);
 - ReturnValuesOnConditionCheckFailure is ignored: a duplicate's failed conditional put comes
