@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from policy.guardrails import ecr, eks, iam, pod_security, sqs
+from policy.guardrails import ecr, eks, iam, pod_security, sqs, values
 from policy.guardrails.pack import POLICIES, RESOURCE_RULES, STACK_RULES
 from tests.delivery.policy_sdk import UNKNOWN_STRING, analyze, by_policy, only
 
@@ -557,3 +557,26 @@ def test_unknown_pod_security_context_does_not_hide_known_violations():
     )
     (message,) = only(violations, "pods-restricted-pod-security-standard")
     assert "privileged" in message
+
+
+# The engine's unknown sentinels, one per kind of value (boolean, number, string, array, asset,
+# archive, object): pulumi/sdk/go/common/resource/plugin/rpc.go.
+ENGINE_UNKNOWNS = [
+    "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7",
+    "3eeb2bf0-c639-47a8-9e75-3b44932eb421",
+    "04da6b54-80e4-46f7-96ec-b56ff0331ba9",
+    "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2",
+    "030794c1-ac77-496b-92df-f27374a8bd58",
+    "e48ece36-62e2-4504-bad9-02848725956a",
+    "dd056dcd-154b-4c76-9bd3-c8f88648b5ff",
+]
+
+
+@pytest.mark.parametrize("sentinel", ENGINE_UNKNOWNS)
+def test_rules_called_on_a_plain_property_bag_read_every_sentinel_as_unknown(sentinel):
+    # The analyzer's proxied bags raise on unknowns; a plain bag holds the sentinel strings.
+    assert values.get({"a": [{"b": sentinel}]}, "a", 0, "b") is values.UNKNOWN
+    assert ecr.check_ecr_immutable_tags(ecr.ECR_REPOSITORY, {"imageTagMutability": sentinel}) == []
+    # A document that embeds an unknown output is no valid JSON yet; it is unknown, not text.
+    assert values.json_value('{"Resource": "' + sentinel) is values.UNKNOWN
+    assert values.json_value('{"Resource": "arn') == '{"Resource": "arn'
