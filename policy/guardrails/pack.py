@@ -8,6 +8,7 @@ from typing import Final
 
 from pulumi_policy import (
     EnforcementLevel,
+    Policy,
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
@@ -40,22 +41,14 @@ def _stack_validator(check: StackCheck) -> Callable[[StackValidationArgs, Report
     return validate
 
 
-RESOURCE_POLICIES: Final = [
-    ResourceValidationPolicy(
-        name=rule.name,
-        description=rule.description,
-        validate=_resource_validator(rule.check),
-        enforcement_level=EnforcementLevel.MANDATORY,
-    )
-    for rule in RESOURCE_RULES
+_MANDATORY: Final = EnforcementLevel.MANDATORY
+POLICIES: Final[list[Policy]] = [
+    *(
+        ResourceValidationPolicy(r.name, r.description, _resource_validator(r.check), _MANDATORY)
+        for r in RESOURCE_RULES
+    ),
+    *(
+        StackValidationPolicy(r.name, r.description, _stack_validator(r.check), _MANDATORY)
+        for r in STACK_RULES
+    ),
 ]
-STACK_POLICIES: Final = [
-    StackValidationPolicy(
-        name=rule.name,
-        description=rule.description,
-        validate=_stack_validator(rule.check),
-        enforcement_level=EnforcementLevel.MANDATORY,
-    )
-    for rule in STACK_RULES
-]
-POLICIES: Final = [*RESOURCE_POLICIES, *STACK_POLICIES]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pulumi_policy import PolicyResource
 
@@ -14,16 +14,16 @@ ResourceCheck = Callable[[str, Mapping[str, Any]], list[str]]
 StackCheck = Callable[[Sequence[PolicyResource]], list[tuple[str, str]]]
 """The stack's resources as pulumi-policy hands them over -> (URN, message) per violation."""
 
-
-@dataclass(frozen=True)
-class ResourceRule:
-    name: str
-    description: str
-    check: ResourceCheck
+CheckT = TypeVar("CheckT", ResourceCheck, StackCheck)
 
 
 @dataclass(frozen=True)
-class StackRule:
+class Rule(Generic[CheckT]):
     name: str
+    """The policy's name, which `policy/config/<stack>.json` refers to."""
     description: str
-    check: StackCheck
+    check: CheckT
+
+
+ResourceRule = Rule[ResourceCheck]
+StackRule = Rule[StackCheck]
