@@ -69,7 +69,7 @@ def test_compliant_stack_passes():
 
 
 def test_stack_rules_link_by_arn_and_name_without_dependencies():
-    # What a mock run records: no property dependencies, ARNs made from the names.
+    # References written as literals: no property dependencies, ARNs made from the names.
     assert analyze_stack(stack(deps=False)) == []
 
 
