@@ -1,6 +1,6 @@
 """Entry point the Pulumi CLI runs for `--policy-pack policy`: serves the guard rails."""
 
-from guardrails import POLICIES  # the CLI runs this directory, so siblings import by name
+from guardrails.pack import POLICIES  # the CLI runs this directory: the package is `guardrails`
 from pulumi_policy import EnforcementLevel, PolicyPack
 
 PolicyPack(

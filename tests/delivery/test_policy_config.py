@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 
 from components.config import stack_config_from_files
-from policy import guardrails as g
+from policy.guardrails.pack import RESOURCE_RULES, STACK_RULES
 
 ROOT = Path(__file__).resolve().parents[2]
 STACKS = sorted(p.name.split(".")[1] for p in ROOT.glob("Pulumi.*.yaml"))
 # https://www.pulumi.com/docs/iac/using-pulumi/crossguard/configuration/
 LEVELS = {"advisory", "mandatory", "remediate", "disabled"}
-RULES = {rule.name for rule in (*g.RESOURCE_RULES, *g.STACK_RULES)}
+RULES = {rule.name for rule in (*RESOURCE_RULES, *STACK_RULES)}
 
 
 def policy_config(stack: str) -> dict[str, Any]:

@@ -20,7 +20,8 @@ from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime import proto
 from pulumi.runtime.proto import analyzer_pb2_grpc
 
-from policy import guardrails as g
+from policy.guardrails import ecr
+from policy.guardrails.pack import POLICIES
 
 ROOT = Path(__file__).resolve().parents[2]
 PACK = ROOT / "policy"
@@ -69,7 +70,7 @@ def analyzer() -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
 def test_pack_serves_every_policy_as_mandatory(analyzer):
     info = analyzer.GetAnalyzerInfo(empty_pb2.Empty(), timeout=20)
     assert info.name == "ecr-eks-lambda-guardrails"
-    assert sorted(p.name for p in info.policies) == sorted(p.name for p in g.POLICIES)
+    assert sorted(p.name for p in info.policies) == sorted(p.name for p in POLICIES)
     assert {p.enforcementLevel for p in info.policies} == {proto.MANDATORY}
 
 
@@ -80,7 +81,7 @@ def test_pack_reports_a_violation_over_grpc(analyzer):
     )
     response = analyzer.Analyze(
         proto.AnalyzeRequest(
-            type=g.ECR_REPOSITORY,
+            type=ecr.ECR_REPOSITORY,
             properties=props,
             urn="urn:pulumi:dev::ecr-eks-lambda::aws:ecr/repository:Repository::app",
             name="app",

@@ -50,7 +50,9 @@ class Recorded:
     rest are extras: the provider reference (`urn::id`, custom resources only), the URN,
     for components the providers map they were given, the outputs the mock answered,
     whether the `protect` option is set, the URNs it depends on (`depends_on` and the
-    resources its inputs came from), and its `ignore_changes` paths as the engine gets them.
+    resources its inputs came from), its `ignore_changes` paths as the engine gets them, and
+    per input property the URNs of the resources its value came from (what the engine hands
+    policy packs as property dependencies).
     """
 
     type: str
@@ -64,6 +66,7 @@ class Recorded:
     protect: bool = False
     dependencies: tuple[str, ...] = ()
     ignore_changes: tuple[str, ...] = ()
+    property_dependencies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass
@@ -161,8 +164,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         custom = bool(args.custom)
-        urn, providers, protect, dependencies, ignore_changes = (
-            self.monitor.registration(args) if self.monitor else ("", {}, False, (), ())
+        urn, providers, protect, dependencies, ignore_changes, property_dependencies = (
+            self.monitor.registration(args) if self.monitor else ("", {}, False, (), (), {})
         )
         if not custom:
             outputs = self._eks_cluster(args, urn) if args.typ == "eks:index:Cluster" else {}
@@ -181,6 +184,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 protect,
                 dependencies,
                 ignore_changes,
+                property_dependencies,
             )
         )
         return f"{args.name}-id", outputs
@@ -237,7 +241,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
         }
 
 
-_Registration = tuple[str, dict[str, str], bool, tuple[str, ...], tuple[str, ...]]
+_Registration = tuple[
+    str, dict[str, str], bool, tuple[str, ...], tuple[str, ...], dict[str, tuple[str, ...]]
+]
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -249,9 +255,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self._seen: dict[tuple[str, str], _Registration] = {}
 
     def registration(self, args: pulumi.runtime.MockResourceArgs) -> _Registration:
-        """The URN, providers map, protect flag, dependencies and ignore_changes paths of the
-        registration being handled."""
-        return self._seen.get((args.typ, args.name), ("", {}, False, (), ()))
+        """The URN, providers map, protect flag, dependencies, ignore_changes paths and property
+        dependencies of the registration being handled."""
+        return self._seen.get((args.typ, args.name), ("", {}, False, (), (), {}))
 
     def RegisterResource(self, request: Any) -> Any:  # the gRPC method's name
         _replace_references(request.object)
@@ -261,6 +267,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             bool(request.protect),
             tuple(request.dependencies),
             tuple(request.ignoreChanges),
+            {key: tuple(deps.urns) for key, deps in request.propertyDependencies.items()},
         )
         return super().RegisterResource(request)
 
