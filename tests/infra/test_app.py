@@ -219,9 +219,7 @@ def app_alone(config: AppConfig) -> Run:
         )
         return {"endpoint": app.app_endpoint}
 
-    result = run_component(build)
-    assert result.error is None, result.error
-    return result
+    return run_component(build)
 
 
 def test_alone_it_runs_the_given_image_on_the_given_cluster() -> None:

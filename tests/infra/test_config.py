@@ -19,6 +19,7 @@ from components.config import (
     SharedConfig,
     StackConfig,
     stack_config_from_files,
+    stack_values,
 )
 from components.config.base import Section, setting
 from components.config.kinds import Integer, Invalid
@@ -254,8 +255,21 @@ def test_the_largest_allowed_timeout_and_window_stay_within_sqs_visibility() -> 
 
 
 def test_fixed_replicas_count_alone_when_nothing_autoscales() -> None:
+    assert AppConfig(autoscaling=False, replicas=2, max_replicas=4).most_replicas == 2
     assert AppConfig(autoscaling=False, replicas=5, max_replicas=4).most_replicas == 5
     assert AppConfig(autoscaling=True, replicas=2, max_replicas=4).most_replicas == 4
+
+
+def test_an_override_of_none_removes_the_stack_files_value_so_the_default_applies() -> None:
+    overrides = {"clusterPublicAccessCidrs": "[]", "natGateways": None}
+    assert "ecr-eks-lambda:natGateways" not in stack_values("dev", ROOT, overrides)
+    assert stack_config_from_files("dev", ROOT, overrides).network.nat_gateways == "perAz"
+    assert (
+        stack_config_from_files(
+            "dev", ROOT, {"clusterPublicAccessCidrs": "[]"}
+        ).network.nat_gateways
+        == "single"
+    )
 
 
 def test_stack_files_only_set_declared_keys() -> None:

@@ -204,7 +204,6 @@ def test_alone_it_sizes_everything_from_its_section() -> None:
         return {"queue_url": fn.queue_url, "function_name": fn.function_name}
 
     result = run_component(build)
-    assert result.error is None, result.error
     fn = one(result, FUNCTION).inputs
     assert (fn["memorySize"], fn["timeout"], fn["reservedConcurrentExecutions"]) == (1024, 60, 8)
     assert fn["layers"] == [

@@ -102,7 +102,6 @@ def test_alone_it_builds_for_the_given_architecture_and_may_be_force_deleted() -
             ).image_ref
         }
     )
-    assert result.error is None, result.error
     repo = one(result, REPO)
     assert (repo.inputs["forceDelete"], repo.protect) == (True, False)
     assert one(result, IMAGE).inputs["platforms"] == ["linux/amd64"]
