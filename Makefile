@@ -2,7 +2,7 @@
 STACK ?= dev
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
 up: ## deploy a stack: make up STACK=dev|prod (does its own set-up)
 	scripts/up $(STACK)
@@ -17,4 +17,8 @@ demo: ## the whole data path on this machine (app -> SQS -> handler), until Ctrl
 test: ## the whole test suite from a fresh clone (lint, types, tests)
 	scripts/test
 
-.PHONY: help up preview demo test
+config-docs: ## regenerate Pulumi.yaml's config block and docs/infra.md's table from components/config/
+	scripts/bootstrap
+	.venv/bin/python -m components.config.docs
+
+.PHONY: help up preview demo test config-docs

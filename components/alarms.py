@@ -2,36 +2,26 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+
+from components.config import AlarmsConfig
 
 
 @dataclass(frozen=True, kw_only=True)
 class AlarmsArgs:
     """Inputs of the Alarms component."""
 
+    config: AlarmsConfig
+    """The age threshold and the address to notify."""
     queue_name: pulumi.Input[str]
     """Name of the main queue (age-of-oldest-message alarm)."""
     dead_letter_queue_name: pulumi.Input[str]
     """Name of the DLQ (any message there raises the alarm)."""
     function_name: pulumi.Input[str]
     """Name of the Lambda (errors and throttles alarms)."""
-    oldest_message_seconds: int = 600
-    """Alarm when the oldest message is older than this (60 s or more)."""
-    email: str | None = None
-    """Address subscribed to the topic. Unset: no subscription (subscribe later by hand)."""
-
-    def __post_init__(self) -> None:
-        if self.oldest_message_seconds < 60:
-            raise ValueError(
-                f"oldest_message_seconds = {self.oldest_message_seconds}: must be at least 60 "
-                "(SQS publishes the metric once a minute)"
-            )
-        if self.email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", self.email):
-            raise ValueError(f"email = {self.email!r}: must be an email address or unset")
 
 
 class Alarms(pulumi.ComponentResource):
@@ -93,11 +83,11 @@ class Alarms(pulumi.ComponentResource):
         self.topic = aws.sns.Topic(
             f"{name}-topic", aws.sns.TopicArgs(kms_master_key_id=self.key.arn), child
         )
-        if args.email:
+        if args.config.email:
             aws.sns.TopicSubscription(
                 f"{name}-email",
                 aws.sns.TopicSubscriptionArgs(
-                    topic=self.topic.arn, protocol="email", endpoint=args.email
+                    topic=self.topic.arn, protocol="email", endpoint=args.config.email
                 ),
                 child,
             )
@@ -120,7 +110,7 @@ class Alarms(pulumi.ComponentResource):
                 "ApproximateAgeOfOldestMessage",
                 queue_dim,
                 "Maximum",
-                args.oldest_message_seconds,
+                args.config.oldest_message_seconds,
                 "The queue is not being drained fast enough.",
             ),
             "errors": (

@@ -10,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import limits
+from components.config import FunctionConfig
 from components.policies import (
     allow,
     deny_insecure_transport,
@@ -66,80 +67,19 @@ def powertools_layer_arn(
 
 @dataclass(frozen=True, kw_only=True)
 class FunctionArgs:
-    """Inputs of the Function component. Every default is the secure, production choice."""
+    """Inputs of the Function component."""
 
+    config: FunctionConfig
+    """The Lambda's size and layer, the event source mapping and the queue's redrive."""
     code_root: Path
     """Directory holding `handlers/` and `contract/`; both are zipped at the archive root."""
     region: str
     """AWS region, used to pick the Powertools layer published there."""
-    architecture: str = "arm64"
-    """`arm64` (default, cheaper per GB-second) or `x86_64`."""
-    memory_mb: int = 256
-    """Lambda memory in MB (128-10240)."""
-    timeout_seconds: int = 30
-    """Lambda timeout (1-900 s); the queue's visibility timeout is derived from it."""
-    reserved_concurrency: int = 10
-    """Reserved concurrency; must be at least `max_concurrency`."""
-    batch_size: int = 10
-    """Messages per invocation (1-10000; above 10 needs a batching window of 1 s or more)."""
-    batching_window_seconds: int = 0
-    """Seconds the poller may wait to fill a batch (0-300). Unset: invoke as soon as possible."""
-    max_concurrency: int = 5
-    """Concurrent invocations the event source may start (2-1000)."""
-    max_receive_count: int = 5
-    """Receives before a message moves to the DLQ (1-1000)."""
-    queue_retention_seconds: int = 345_600
-    """Retention of the main queue (60-1209600 s); the DLQ always keeps 14 days."""
-    log_retention_days: int = 30
-    """Retention of the function's log group; a value CloudWatch Logs accepts."""
-    powertools_layer_version: int = 27
-    """Version of the published Powertools v3 layer."""
-    protect: bool = True
+    log_retention_days: int
+    """Retention of the function's log group (logRetentionDays)."""
+    protect: bool
     """Deletion protection and point-in-time recovery on the idempotency table, and Pulumi's
-    `protect` on the table and both queues. Unset: on."""
-    service_name: str = SERVICE_NAME
-    """POWERTOOLS_SERVICE_NAME and the metrics namespace's suffix."""
-
-    def __post_init__(self) -> None:
-        limits.check_choice("architecture", self.architecture, limits.FUNCTION_ARCHITECTURES)
-        limits.check_range("memory_mb", self.memory_mb, limits.FUNCTION_MEMORY)
-        limits.check_range("timeout_seconds", self.timeout_seconds, limits.FUNCTION_TIMEOUT)
-        limits.check_range("batch_size", self.batch_size, limits.BATCH_SIZE)
-        limits.check_range(
-            "batching_window_seconds", self.batching_window_seconds, limits.BATCHING_WINDOW
-        )
-        limits.check_range("max_concurrency", self.max_concurrency, limits.MAX_CONCURRENCY)
-        limits.check_range("max_receive_count", self.max_receive_count, limits.MAX_RECEIVE_COUNT)
-        limits.check_range(
-            "queue_retention_seconds", self.queue_retention_seconds, limits.QUEUE_RETENTION
-        )
-        if self.batch_size > limits.BATCH_SIZE_WITHOUT_WINDOW and self.batching_window_seconds < 1:
-            raise ValueError(
-                f"batching_window_seconds = {self.batching_window_seconds}: must be at least 1 "
-                f"when batch_size ({self.batch_size}) is above {limits.BATCH_SIZE_WITHOUT_WINDOW}"
-            )
-        if self.reserved_concurrency < self.max_concurrency:
-            raise ValueError(
-                f"reserved_concurrency = {self.reserved_concurrency}: must be at least "
-                f"max_concurrency ({self.max_concurrency})"
-            )
-        visibility = self.visibility_timeout_seconds
-        if visibility > limits.MAX_VISIBILITY_TIMEOUT or visibility >= self.queue_retention_seconds:
-            raise ValueError(
-                f"timeout_seconds = {self.timeout_seconds}: the derived visibility timeout "
-                f"({visibility} s) must be at most {limits.MAX_VISIBILITY_TIMEOUT} s and shorter "
-                f"than queue_retention_seconds ({self.queue_retention_seconds})"
-            )
-        if self.log_retention_days not in limits.LOG_RETENTION_DAYS:
-            raise ValueError(
-                f"log_retention_days = {self.log_retention_days}: must be one of "
-                f"{', '.join(map(str, limits.LOG_RETENTION_DAYS))}"
-            )
-
-    @property
-    def visibility_timeout_seconds(self) -> int:
-        """Derived: 6 x timeout + batching window (AWS's guidance for Lambda consumers)."""
-        return limits.visibility_timeout_for(self.timeout_seconds, self.batching_window_seconds)
+    `protect` on the table and both queues (protectResources)."""
 
 
 class Function(pulumi.ComponentResource):
@@ -164,6 +104,7 @@ class Function(pulumi.ComponentResource):
         self, name: str, args: FunctionArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("ecr-eks-lambda:components:Function", name, None, opts)
+        config = args.config
         child = pulumi.ResourceOptions(parent=self)
         # Stateful children (messages, idempotency records) refuse `pulumi destroy` when
         # protected; the rest can always be replaced.
@@ -185,14 +126,14 @@ class Function(pulumi.ComponentResource):
         self.queue = aws.sqs.Queue(
             f"{name}-queue",
             aws.sqs.QueueArgs(
-                visibility_timeout_seconds=args.visibility_timeout_seconds,
-                message_retention_seconds=args.queue_retention_seconds,
+                visibility_timeout_seconds=config.visibility_timeout_seconds,
+                message_retention_seconds=config.queue_retention_seconds,
                 receive_wait_time_seconds=limits.LONG_POLL_SECONDS,
                 sqs_managed_sse_enabled=True,
                 redrive_policy=pulumi.Output.json_dumps(
                     {
                         "deadLetterTargetArn": self.dead_letter_queue.arn,
-                        "maxReceiveCount": args.max_receive_count,
+                        "maxReceiveCount": config.max_receive_count,
                     }
                 ),
             ),
@@ -257,7 +198,9 @@ class Function(pulumi.ComponentResource):
             child,
         )
 
-        layer = powertools_layer_arn(args.region, args.architecture, args.powertools_layer_version)
+        layer = powertools_layer_arn(
+            args.region, config.architecture, config.powertools_layer_version
+        )
         code = pulumi.AssetArchive(
             {sub: pulumi.FileArchive(str(args.code_root / sub)) for sub in ("handlers", "contract")}
         )
@@ -265,13 +208,13 @@ class Function(pulumi.ComponentResource):
             f"{name}-function",
             aws.lambda_.FunctionArgs(
                 runtime=RUNTIME,
-                architectures=[args.architecture],
+                architectures=[config.architecture],
                 handler=HANDLER,
                 code=code,
                 role=self.role.arn,
-                memory_size=args.memory_mb,
-                timeout=args.timeout_seconds,
-                reserved_concurrent_executions=args.reserved_concurrency,
+                memory_size=config.memory_mb,
+                timeout=config.timeout_seconds,
+                reserved_concurrent_executions=config.reserved_concurrency,
                 layers=[layer],
                 tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active"),
                 logging_config=aws.lambda_.FunctionLoggingConfigArgs(
@@ -281,7 +224,7 @@ class Function(pulumi.ComponentResource):
                     system_log_level="WARN",
                 ),
                 environment=aws.lambda_.FunctionEnvironmentArgs(
-                    variables=function_environment(self.table.name, args.service_name)
+                    variables=function_environment(self.table.name, SERVICE_NAME)
                 ),
             ),
             # Lambda checks the role when the function is created; the policy must be there.
@@ -293,11 +236,11 @@ class Function(pulumi.ComponentResource):
             aws.lambda_.EventSourceMappingArgs(
                 event_source_arn=self.queue.arn,
                 function_name=self.function.arn,
-                batch_size=args.batch_size,
-                maximum_batching_window_in_seconds=args.batching_window_seconds,
+                batch_size=config.batch_size,
+                maximum_batching_window_in_seconds=config.batching_window_seconds,
                 function_response_types=["ReportBatchItemFailures"],
                 scaling_config=aws.lambda_.EventSourceMappingScalingConfigArgs(
-                    maximum_concurrency=args.max_concurrency
+                    maximum_concurrency=config.max_concurrency
                 ),
             ),
             # The mapping's creation validates sqs:ReceiveMessage on the role.

@@ -21,9 +21,9 @@ MAX_CONCURRENCY: Final = (2, 1000)
 FUNCTION_MEMORY: Final = (128, 10_240)
 FUNCTION_TIMEOUT: Final = (1, 900)
 
-# SQS (developer guide, quotas and RedrivePolicy): visibility 0-43200 s, retention
-# 60-1209600 s, maxReceiveCount 1-1000.
-MAX_VISIBILITY_TIMEOUT: Final = 43_200
+# SQS (developer guide, quotas and RedrivePolicy): retention 60-1209600 s, maxReceiveCount
+# 1-1000. Visibility may be up to 43200 s, which the derived one (at most 6 x 900 + 300) never
+# reaches.
 QUEUE_RETENTION: Final = (60, 1_209_600)
 DLQ_RETENTION_SECONDS: Final = 1_209_600
 MAX_RECEIVE_COUNT: Final = (1, 1000)
@@ -63,19 +63,6 @@ def visibility_timeout_for(function_timeout: int, batching_window: int) -> int:
     added because messages are already in flight while the poller fills a batch.
     """
     return 6 * function_timeout + batching_window
-
-
-def check_range(field: str, value: int, bounds: tuple[int, int]) -> None:
-    """Raise ValueError naming `field` when `value` lies outside `bounds` (inclusive)."""
-    lo, hi = bounds
-    if not lo <= value <= hi:
-        raise ValueError(f"{field} = {value!r}: must be an integer from {lo} to {hi}")
-
-
-def check_choice(field: str, value: str, allowed: tuple[str, ...]) -> None:
-    """Raise ValueError naming `field` when `value` is not one of `allowed`."""
-    if value not in allowed:
-        raise ValueError(f"{field} = {value!r}: must be one of {', '.join(allowed)}")
 
 
 # An IAM role ARN (any partition); role paths and names as IAM allows them.

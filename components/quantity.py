@@ -33,14 +33,16 @@ _QUANTITY = re.compile(
     rf"(?P<number>{_NUMBER})(?:(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)|[eE](?P<exp>[+-]?\d+))?"
 )
 
-CPU_FORMS: Final = (
-    "must be a CPU quantity in cores (1, 0.5) or millicores (250m), at least 1m and no finer "
-    "than 1m"
+CPU_QUANTITY: Final = (
+    "a CPU quantity in cores (1, 0.5) or millicores (250m), at least 1m and no finer than 1m"
 )
-MEMORY_FORMS: Final = (
-    "must be a memory quantity with a binary suffix such as 256Mi or 1Gi (Ki, Mi, Gi, Ti; "
-    "k, M, G, T and plain bytes also work)"
+MEMORY_QUANTITY: Final = (
+    "a memory quantity with a binary suffix such as 256Mi or 1Gi (Ki, Mi, Gi, Ti; k, M, G, T "
+    "and plain bytes also work)"
 )
+MEMORY_ALLOWED: Final = f"{MEMORY_QUANTITY}, at least 64Mi"
+CPU_FORMS: Final = f"must be {CPU_QUANTITY}"
+MEMORY_FORMS: Final = f"must be {MEMORY_QUANTITY}"
 MIN_MEMORY_BYTES: Final = 64 * 2**20
 
 
@@ -84,5 +86,5 @@ def memory_bytes(text: str) -> int:
     if value != value.to_integral_value():
         raise ValueError(f"{MEMORY_FORMS}; a whole number of bytes")
     if value < MIN_MEMORY_BYTES:
-        raise ValueError(f"{MEMORY_FORMS}, at least 64Mi (the app's Python process needs more)")
+        raise ValueError(f"must be {MEMORY_ALLOWED} (the app's Python process needs more)")
     return int(value)

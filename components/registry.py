@@ -12,11 +12,19 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_docker_build as docker_build
 
-PLATFORMS = {
+from components.config.cluster import NodeArchitecture
+
+PLATFORMS: dict[NodeArchitecture, docker_build.Platform] = {
     "arm64": docker_build.Platform.LINUX_ARM64,
     "amd64": docker_build.Platform.LINUX_AMD64,
 }
 _SKIPPED_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache"}
+DOCKERFILE = "app/Dockerfile"
+"""The Dockerfile, relative to the build context."""
+TAG_SOURCES = ("app", "contract", ".dockerignore")
+"""Paths under the build context whose contents make up the image tag."""
+KEEP_IMAGES = 20
+"""Tagged images kept; older ones expire (untagged ones after a day)."""
 
 
 def content_tag(root: Path, sources: Sequence[str]) -> str:
@@ -41,24 +49,11 @@ class RegistryArgs:
 
     context: Path
     """The Docker build context (the repository root: the image needs app/ and contract/)."""
-    dockerfile: str = "app/Dockerfile"
-    """Dockerfile path relative to `context`."""
-    tag_sources: tuple[str, ...] = ("app", "contract", ".dockerignore")
-    """Paths under `context` whose contents make up the image tag."""
-    architecture: str = "arm64"
-    """Image platform, following the node architecture: `arm64` or `amd64`."""
-    force_delete: bool = False
-    """Let `pulumi destroy` delete the repository while it holds images. Unset: refused."""
-    keep_images: int = 20
-    """Tagged images kept; older ones expire (untagged ones after a day)."""
-
-    def __post_init__(self) -> None:
-        if self.architecture not in PLATFORMS:
-            raise ValueError(
-                f"architecture = {self.architecture!r}: must be one of {', '.join(PLATFORMS)}"
-            )
-        if not 1 <= self.keep_images <= 10_000:
-            raise ValueError(f"keep_images = {self.keep_images}: must be from 1 to 10000")
+    architecture: NodeArchitecture
+    """Image platform, following the node architecture (nodeArchitecture)."""
+    force_delete: bool
+    """Let `pulumi destroy` delete the repository while it holds images; a repository that
+    may not be force-deleted is also protected (not protectResources)."""
 
 
 class Registry(pulumi.ComponentResource):
@@ -115,11 +110,11 @@ class Registry(pulumi.ComponentResource):
                             {
                                 # tagStatus "any" must carry the highest priority number.
                                 "rulePriority": 2,
-                                "description": f"Keep the {args.keep_images} newest images",
+                                "description": f"Keep the {KEEP_IMAGES} newest images",
                                 "selection": {
                                     "tagStatus": "any",
                                     "countType": "imageCountMoreThan",
-                                    "countNumber": args.keep_images,
+                                    "countNumber": KEEP_IMAGES,
                                 },
                                 "action": {"type": "expire"},
                             },
@@ -134,14 +129,12 @@ class Registry(pulumi.ComponentResource):
             registry_id=self.repository.registry_id,
             opts=pulumi.InvokeOutputOptions(parent=self),
         )
-        tag = content_tag(args.context, args.tag_sources)
+        tag = content_tag(args.context, TAG_SOURCES)
         self.image = docker_build.Image(
             f"{name}-image",
             docker_build.ImageArgs(
                 context=docker_build.BuildContextArgs(location=str(args.context)),
-                dockerfile=docker_build.DockerfileArgs(
-                    location=str(args.context / args.dockerfile)
-                ),
+                dockerfile=docker_build.DockerfileArgs(location=str(args.context / DOCKERFILE)),
                 platforms=[PLATFORMS[args.architecture]],
                 # Never `latest`: the repository's tags are immutable, so each build content
                 # gets its own tag, and consumers use the digest anyway.

@@ -18,6 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from components import limits
+from components.config import FunctionConfig
+
+# The queue settings a stack gets when it sets none (the config model's defaults).
+_DEFAULTS = FunctionConfig()
 
 # Dummy values for a loopback server only; never used against AWS.
 LOCAL_ENV = {
@@ -105,12 +109,13 @@ def create_queues(
     sqs: Any,
     name: str,
     *,
-    visibility_timeout_seconds: int = 30,
-    max_receive_count: int = 5,
-    receive_wait_time_seconds: int = 20,
-    message_retention_seconds: int = 345_600,
+    visibility_timeout_seconds: int = _DEFAULTS.visibility_timeout_seconds,
+    max_receive_count: int = _DEFAULTS.max_receive_count,
+    receive_wait_time_seconds: int = limits.LONG_POLL_SECONDS,
+    message_retention_seconds: int = _DEFAULTS.queue_retention_seconds,
 ) -> Queues:
-    """Create a queue and its DLQ with the same redrive shape the function component gives AWS."""
+    """Create a queue and its DLQ with the same redrive shape the function component gives AWS;
+    the settings a stack gets when it sets none, unless given."""
     dlq_url = sqs.create_queue(
         QueueName=f"{name}-dlq",
         Attributes={"MessageRetentionPeriod": str(limits.DLQ_RETENTION_SECONDS)},

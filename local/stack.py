@@ -1,7 +1,7 @@
 """The whole data path on 127.0.0.1: SQS + DynamoDB (moto), the app, the event source and
 the handler under awslambdaric, configured from the stack's own config files.
 
-    settings = LocalSettings.from_stack("dev")      # Pulumi.yaml defaults + Pulumi.dev.yaml
+    settings = LocalSettings.from_stack("dev")      # the model's defaults + Pulumi.dev.yaml
     with LoopbackStack(settings, workdir).start() as stack:
         requests.post(f"{stack.app_url}/events", json={...})
 
@@ -85,22 +85,24 @@ class LocalSettings:
 
     @classmethod
     def from_stack_config(cls, config: StackConfig) -> LocalSettings:
+        function = config.function
         return cls(
             stack=config.stack,
-            visibility_timeout_seconds=config.visibility_timeout_seconds,
-            max_receive_count=config.max_receive_count,
+            visibility_timeout_seconds=function.visibility_timeout_seconds,
+            max_receive_count=function.max_receive_count,
             receive_wait_time_seconds=limits.LONG_POLL_SECONDS,
-            queue_retention_seconds=config.queue_retention_seconds,
-            batch_size=config.batch_size,
-            batching_window_seconds=config.batching_window_seconds,
-            function_timeout_seconds=config.function_timeout_seconds,
-            function_memory_mb=config.function_memory_mb,
-            max_concurrency=config.max_concurrency,
+            queue_retention_seconds=function.queue_retention_seconds,
+            batch_size=function.batch_size,
+            batching_window_seconds=function.batching_window_seconds,
+            function_timeout_seconds=function.timeout_seconds,
+            function_memory_mb=function.memory_mb,
+            max_concurrency=function.max_concurrency,
         )
 
     @classmethod
     def from_stack(cls, stack: str = "dev", root: Path = REPO_ROOT) -> LocalSettings:
-        """From Pulumi.yaml's defaults and Pulumi.<stack>.yaml, validated as `pulumi up` does."""
+        """From the config model's defaults and Pulumi.<stack>.yaml, validated as `pulumi up`
+        does."""
         return cls.from_stack_config(stack_config_from_files(stack, root, LOCAL_ONLY_OVERRIDES))
 
     def replace(self, **changes: Any) -> LocalSettings:

@@ -192,11 +192,11 @@ def test_deploy_policy_is_attached_to_the_deploy_role_and_scoped_to_account_and_
     assert "Condition" not in flow_logs
 
 
-def test_the_pass_role_pattern_names_the_clusters_flow_log_role():
+def test_the_pass_role_pattern_names_the_networks_flow_log_role():
     # Pulumi's auto-name: the logical name, a dash and 7 random characters.
-    source = (ROOT / "components" / "cluster.py").read_text()
+    source = (ROOT / "components" / "network.py").read_text()
     assert 'f"{name}-flow-logs-role"' in source
-    assert fnmatch.fnmatchcase("cluster-flow-logs-role-1a2b3c4", FLOW_LOG_ROLE_PATTERN)
+    assert fnmatch.fnmatchcase("network-flow-logs-role-1a2b3c4", FLOW_LOG_ROLE_PATTERN)
     assert not fnmatch.fnmatchcase("cluster-node-role-1a2b3c4", FLOW_LOG_ROLE_PATTERN)
 
 

@@ -47,6 +47,6 @@ def test_the_flow_log_rule_is_disabled_exactly_where_the_stack_turns_flow_logs_o
     # clusterPublicAccessCidrs is required and set per deployment, not in the stack files.
     flow_logs = stack_config_from_files(
         stack, ROOT, {"clusterPublicAccessCidrs": "[]"}
-    ).vpc_flow_logs
+    ).network.flow_logs
     disabled = level(policy_config(stack).get("vpc-flow-logs", "mandatory")) == "disabled"
     assert disabled == (not flow_logs)

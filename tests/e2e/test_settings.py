@@ -19,13 +19,13 @@ def test_dev_settings_are_the_dev_stack_config() -> None:
     assert config.project == "ecr-eks-lambda"
     assert config.stack == "dev"
     assert config.region == "eu-west-1"  # Pulumi.dev.yaml
-    assert config.max_concurrency == 2  # Pulumi.dev.yaml over the default 5
-    assert config.batch_size == 10  # Pulumi.yaml default
+    assert config.function.max_concurrency == 2  # Pulumi.dev.yaml over the default 5
+    assert config.function.batch_size == 10  # the model's default
     assert settings.max_concurrency == 2
-    assert settings.visibility_timeout_seconds == 6 * config.function_timeout_seconds
-    assert settings.max_receive_count == config.max_receive_count == 5
+    assert settings.visibility_timeout_seconds == 6 * config.function.timeout_seconds
+    assert settings.max_receive_count == config.function.max_receive_count == 5
     assert settings.receive_wait_time_seconds == 20
-    assert settings.queue_retention_seconds == config.queue_retention_seconds
+    assert settings.queue_retention_seconds == config.function.queue_retention_seconds
 
 
 def copy_project(tmp_path: Path, dev_yaml: str) -> Path:
@@ -66,15 +66,22 @@ def test_a_missing_stack_file_is_an_error(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_the_files_give_the_config_pulumi_hands_the_program(stack: str) -> None:
-    """Read through pulumi.Config, as `pulumi up` runs the program (the infra tests' view of
-    the CLI's config), the same StackConfig as read from the files without Pulumi."""
+    """Read through pulumi.Config with the defaults the CLI applies from Pulumi.yaml, the
+    same StackConfig as read from the files without Pulumi (with the model's defaults)."""
     import pulumi
+    import yaml
 
-    from components.config import load_stack_config
+    from components.config import PROJECT, load_stack_config, stack_values
+    from components.config.base import config_string
     from tests.infra.harness import TEST_API_CIDRS
-    from tests.infra.harness import stack_config as cli_config
 
-    pulumi.runtime.set_all_config(cli_config(stack))
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    cli_config = {
+        f"{PROJECT}:{key}": config_string(spec["default"])
+        for key, spec in declared.items()
+        if "default" in spec
+    } | stack_values(stack, ROOT, {"clusterPublicAccessCidrs": TEST_API_CIDRS})
+    pulumi.runtime.set_all_config(cli_config)
     via_pulumi = load_stack_config(
         pulumi.Config("ecr-eks-lambda"), pulumi.Config("aws"), project="ecr-eks-lambda", stack=stack
     )

@@ -1,8 +1,10 @@
 """Runs the whole Pulumi program under recording mocks and returns what it registered.
 
 `run_program(stack, overrides)` is the interface other parts (the policy pack's tests) use.
-The stack's config is assembled the way the Pulumi CLI does it: the defaults declared in
-Pulumi.yaml, then Pulumi.<stack>.yaml, then `overrides`.
+The stack's config is what the CLI would hand the program: Pulumi.<stack>.yaml, then
+`overrides` (components.config.stack_values); unset keys take the model's defaults, as the
+CLI applies them from the generated Pulumi.yaml. `run_component(build)` runs one component
+alone under the same mocks.
 
 Measured traps this works around (see shared notes on Pulumi mocks):
 - remote components (`eks.Cluster`) register once and their resource-typed outputs must be
@@ -18,20 +20,22 @@ from __future__ import annotations
 import hashlib
 import json
 import runpy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from google.protobuf import struct_pb2
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
 
+from components.config import PROJECT, stack_values
+
 ROOT = Path(__file__).resolve().parents[2]
-PROJECT = "ecr-eks-lambda"
 ACCOUNT = "123456789012"
+REGION = "eu-west-1"
+"""The region of every stack file, and of single-component runs."""
 # A documentation range (RFC 5737) stands in for the operator's address, which every real
 # stack must set itself (the key has no default on purpose).
 TEST_API_CIDRS = '["198.51.100.0/24"]'
@@ -79,35 +83,6 @@ class Run:
     invokes: list[tuple[str, str]] = field(default_factory=list)
     """(token, provider reference) of every invoke the program made."""
     error: BaseException | None = None
-
-
-def stack_config(stack: str, overrides: Mapping[str, str | None] | None = None) -> dict[str, str]:
-    """The config the CLI would hand the program: Pulumi.yaml defaults, the stack file, then
-    `overrides` (plain keys belong to the project; None removes a key)."""
-    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
-    values: dict[str, str] = {}
-    for key, spec in project.get("config", {}).items():
-        if "default" in spec:
-            values[f"{PROJECT}:{key}"] = _as_config_string(spec["default"])
-    values[f"{PROJECT}:clusterPublicAccessCidrs"] = TEST_API_CIDRS
-    stack_file = ROOT / f"Pulumi.{stack}.yaml"
-    for key, value in (yaml.safe_load(stack_file.read_text()).get("config") or {}).items():
-        values[key] = _as_config_string(value)
-    for key, value in (overrides or {}).items():
-        full = key if ":" in key else f"{PROJECT}:{key}"
-        if value is None:
-            values.pop(full, None)
-        else:
-            values[full] = value
-    return values
-
-
-def _as_config_string(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list | dict):
-        return json.dumps(value)
-    return str(value)
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
@@ -298,12 +273,40 @@ def _replace_in_list(values: struct_pb2.ListValue) -> None:
 
 def run(stack: str, overrides: Mapping[str, str | None] | None = None) -> Run:
     """Run the program once for `stack`; never raises for a program error (see `Run.error`)."""
-    config = stack_config(stack, overrides)
-    mocks = RecordingMocks(config.get("aws:region", "us-east-1"))
+    config = stack_values(
+        stack, ROOT, {"clusterPublicAccessCidrs": TEST_API_CIDRS, **(overrides or {})}
+    )
+    return _run_under_mocks(
+        lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"),
+        stack=stack,
+        config=config,
+        region=config.get("aws:region", "us-east-1"),
+    )
+
+
+def run_component(build: Callable[[], Mapping[str, Any] | None], region: str = REGION) -> Run:
+    """Run `build` (which creates one component) alone under the recording mocks, in a stack
+    with no config; the outputs it returns are resolved into `Run.outputs`. Raises what
+    `build` raised."""
+
+    def body() -> None:
+        for key, value in (build() or {}).items():
+            pulumi.export(key, value)
+
+    result = _run_under_mocks(body, stack="component", config={}, region=region)
+    if result.error is not None:
+        raise result.error
+    return result
+
+
+def _run_under_mocks(
+    body: Callable[[], object], *, stack: str, config: Mapping[str, str], region: str
+) -> Run:
+    mocks = RecordingMocks(region)
     monitor = RecordingMonitor(mocks)
     settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
-    pulumi.runtime.set_all_config(config)
+    pulumi.runtime.set_all_config(dict(config))
 
     result = Run(records=mocks.records, invokes=mocks.invokes)
 
@@ -318,7 +321,7 @@ def run(stack: str, overrides: Mapping[str, str | None] | None = None) -> Run:
 
     @pulumi.runtime.test
     def program() -> Any:
-        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+        body()
         return resolve_exports()
 
     try:

@@ -9,6 +9,7 @@ from tests.infra.harness import Recorded, Run
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
 
+SUBNET = "aws:ec2/subnet:Subnet"
 NODES = "aws:eks/nodeGroup:NodeGroup"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"
@@ -50,3 +51,13 @@ def as_manifest(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
+
+
+def subnets(run: Run, tier: str, component: str = "network") -> list[Recorded]:
+    """The `tier` ("public" or "private") subnets of `component`."""
+    return [s for s in of_type(run, SUBNET) if s.name.startswith(f"{component}-{tier}-")]
+
+
+def ids(records: list[Recorded]) -> list[str]:
+    """The ids the mocks gave `records`."""
+    return [f"{r.name}-id" for r in records]

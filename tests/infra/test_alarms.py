@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
-from components.alarms import AlarmsArgs
-from tests.infra.harness import Run, run
+from components.alarms import Alarms, AlarmsArgs
+from components.config import AlarmsConfig
+from tests.infra.harness import Run, run, run_component
 from tests.infra.lookup import of_type, one, statements
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -71,10 +70,24 @@ def test_email_subscription_when_configured() -> None:
     assert one(result, ALARM, "alarms-oldest-message").inputs["threshold"] == 120
 
 
-@pytest.mark.parametrize(
-    ("changes", "field"),
-    [({"oldest_message_seconds": 30}, "oldest_message_seconds"), ({"email": "nope"}, "email")],
-)
-def test_alarms_args_reject_bad_values(changes: dict, field: str) -> None:
-    with pytest.raises(ValueError, match=rf"^{field} = "):
-        AlarmsArgs(queue_name="q", dead_letter_queue_name="d", function_name="f", **changes)
+def test_alone_it_watches_the_names_it_is_given() -> None:
+    result = run_component(
+        lambda: {
+            "topic": Alarms(
+                "watch",
+                AlarmsArgs(
+                    config=AlarmsConfig(oldest_message_seconds=900, email="ops@example.com"),
+                    queue_name="q",
+                    dead_letter_queue_name="dlq",
+                    function_name="f",
+                ),
+            ).topic_arn
+        }
+    )
+    alarms = {a.name: a.inputs for a in of_type(result, ALARM)}
+    assert alarms["watch-dlq-depth"]["dimensions"] == {"QueueName": "dlq"}
+    assert alarms["watch-oldest-message"]["dimensions"] == {"QueueName": "q"}
+    assert alarms["watch-oldest-message"]["threshold"] == 900
+    assert alarms["watch-errors"]["dimensions"] == {"FunctionName": "f"}
+    sub = one(result, "aws:sns/topicSubscription:TopicSubscription").inputs
+    assert (sub["endpoint"], sub["topic"]) == ("ops@example.com", result.outputs["topic"])

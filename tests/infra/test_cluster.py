@@ -1,102 +1,17 @@
-"""The Cluster component: VPC, EKS control plane, managed nodes and the app's manifests."""
+"""The Cluster component: EKS control plane, access, managed nodes, add-ons, the provider."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-import kubernetes_validate
-import pytest
+from components.cluster import Cluster, ClusterArgs
+from components.config import ClusterConfig
+from tests.infra.harness import Run, run, run_component
+from tests.infra.lookup import NODES, ids, of_type, one, statements, subnets
 
-from components.cluster import AppArgs, ClusterArgs
-from tests.infra.harness import Run, run
-from tests.infra.lookup import (
-    DEPLOYMENT,
-    HPA,
-    NODES,
-    PDB,
-    as_manifest,
-    of_type,
-    one,
-    policy,
-    statements,
-    unwrap,
-)
-
-SUBNET = "aws:ec2/subnet:Subnet"
-NAT = "aws:ec2/natGateway:NatGateway"
 EKS = "eks:index:Cluster"
-SERVICE = "kubernetes:core/v1:Service"
-CLUSTER_ARN = "arn:aws:eks:eu-west-1:123456789012:cluster/cluster-eks-phys"
-MANIFEST_TYPES = (
-    "kubernetes:core/v1:Namespace",
-    "kubernetes:core/v1:ServiceAccount",
-    DEPLOYMENT,
-    SERVICE,
-    PDB,
-    HPA,
-)
-
-
-def subnets(run_: Run, tier: str) -> list[Any]:
-    return [s for s in of_type(run_, SUBNET) if s.name.startswith(f"cluster-{tier}-")]
-
-
-def ids(records: list[Any]) -> list[str]:
-    return [f"{r.name}-id" for r in records]
-
-
-# --- network ---------------------------------------------------------------------------
-
-
-def test_subnets_span_the_configured_zones(dev: Run, prod: Run) -> None:
-    for run_, zones in ((dev, 2), (prod, 3)):
-        for tier in ("public", "private"):
-            found = subnets(run_, tier)
-            assert len(found) == zones
-            assert len({s.inputs["availabilityZone"] for s in found}) == zones
-            assert all(s.inputs["vpcId"] == "cluster-vpc-id" for s in found)
-            assert all(s.inputs.get("mapPublicIpOnLaunch") is not True for s in found)
-    cidrs = [s.inputs["cidrBlock"] for s in of_type(prod, SUBNET)]
-    assert len(set(cidrs)) == len(cidrs)
-
-
-def test_subnets_are_tagged_for_load_balancers(stack: Run) -> None:
-    assert all(
-        s.inputs["tags"] == {"kubernetes.io/role/elb": "1"} for s in subnets(stack, "public")
-    )
-    assert all(
-        s.inputs["tags"] == {"kubernetes.io/role/internal-elb": "1"}
-        for s in subnets(stack, "private")
-    )
-
-
-def test_nat_single_in_dev_one_per_zone_in_prod(dev: Run, prod: Run) -> None:
-    for run_, count in ((dev, 1), (prod, 3)):
-        nats = of_type(run_, NAT)
-        assert len(nats) == count
-        assert {n.inputs["subnetId"] for n in nats} <= set(ids(subnets(run_, "public")))
-        private_routes = [
-            rt.inputs["routes"][0]["natGatewayId"]
-            for rt in of_type(run_, "aws:ec2/routeTable:RouteTable")
-            if rt.name.startswith("cluster-private-")
-        ]
-        assert len(private_routes) == len(subnets(run_, "private"))
-        assert set(private_routes) == set(ids(nats))
-
-
-def test_prod_private_subnets_route_through_their_own_zone_nat(prod: Run) -> None:
-    for rt in of_type(prod, "aws:ec2/routeTable:RouteTable"):
-        if rt.name.startswith("cluster-private-"):
-            zone = rt.name.removeprefix("cluster-private-").removesuffix("-rt")
-            assert rt.inputs["routes"][0]["natGatewayId"] == f"cluster-nat-{zone}-id"
-
-
-def test_default_security_group_has_no_rules(stack: Run) -> None:
-    sg = one(stack, "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup").inputs
-    assert sg["vpcId"] == "cluster-vpc-id"
-    assert not sg.get("ingress")
-    assert not sg.get("egress")
+ADDON = "aws:eks/addon:Addon"
 
 
 # --- control plane ---------------------------------------------------------------------
@@ -113,7 +28,7 @@ def test_eks_cluster_security_settings(stack: Run) -> None:
     assert eks["endpointPrivateAccess"] is True
     assert eks["endpointPublicAccess"] is True
     assert eks["publicAccessCidrs"] == ["198.51.100.0/24"]
-    assert eks["vpcId"] == "cluster-vpc-id"
+    assert eks["vpcId"] == "network-vpc-id"
     # The mocks record registrations in the order they arrive, which is not the program's.
     assert sorted(eks["privateSubnetIds"]) == sorted(ids(subnets(stack, "private")))
     assert sorted(eks["publicSubnetIds"]) == sorted(ids(subnets(stack, "public")))
@@ -248,181 +163,72 @@ def test_kubernetes_objects_use_the_cluster_provider(stack: Run) -> None:
     assert all(r.provider == f"{provider.urn}::{provider.name}-id" for r in k8s_objects)
 
 
-# --- the app ---------------------------------------------------------------------------
+# --- alone ----------------------------------------------------------------------------------
 
 
-def test_namespace_enforces_restricted_pod_security(stack: Run) -> None:
-    labels = one(stack, "kubernetes:core/v1:Namespace").inputs["metadata"]["labels"]
-    for mode in ("enforce", "audit", "warn"):
-        assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
-        assert labels[f"pod-security.kubernetes.io/{mode}-version"] == "v1.35"
+def cluster_alone(config: ClusterConfig, *, metrics_server: bool) -> Run:
+    def build() -> dict[str, Any]:
+        cluster = Cluster(
+            "k8s",
+            ClusterArgs(
+                config=config,
+                vpc_id="vpc-1",
+                public_subnet_ids=["subnet-pub-a", "subnet-pub-b"],
+                private_subnet_ids=["subnet-priv-a", "subnet-priv-b"],
+                deletion_protection=True,
+                metrics_server=metrics_server,
+            ),
+        )
+        return {
+            "name": cluster.cluster_name,
+            "arn": cluster.cluster_arn,
+            "kubeconfig": cluster.kubeconfig,
+        }
+
+    return run_component(build)
 
 
-def test_app_identity_is_pod_identity_scoped_to_its_service_account(stack: Run) -> None:
-    sa = one(stack, "kubernetes:core/v1:ServiceAccount").inputs["metadata"]
-    role = one(stack, "aws:iam/role:Role", "cluster-app-role")
-    assoc = one(stack, "aws:eks/podIdentityAssociation:PodIdentityAssociation").inputs
-    assert assoc == {
-        "clusterName": "cluster-eks-phys",
-        "namespace": sa["namespace"],
-        "serviceAccount": sa["name"],
-        "roleArn": role.outputs["arn"],
-    }
-    [trust] = statements(role, "assumeRolePolicy")
-    assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
-    assert trust["Action"] == ["sts:AssumeRole", "sts:TagSession"]
-    assert trust["Condition"]["StringEquals"] == {
-        "aws:RequestTag/eks-cluster-arn": CLUSTER_ARN,
-        "aws:RequestTag/kubernetes-namespace": sa["namespace"],
-        "aws:RequestTag/kubernetes-service-account": sa["name"],
-    }
-
-
-def test_app_role_may_only_send_to_the_queue(stack: Run) -> None:
-    queue = one(stack, "aws:sqs/queue:Queue", "consumer-queue")
-    role = one(stack, "aws:iam/role:Role", "cluster-app-role")
-    grants = [
-        p
-        for p in of_type(stack, "aws:iam/rolePolicy:RolePolicy")
-        if p.inputs["role"] == f"{role.name}-id"
-    ]
-    assert len(grants) == 1
-    assert policy(grants[0]) == {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "SendToQueue",
-                "Effect": "Allow",
-                "Action": ["sqs:SendMessage", "sqs:GetQueueAttributes"],
-                "Resource": queue.outputs["arn"],
-            }
-        ],
-    }
-    attached = of_type(stack, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
-    assert all(a.inputs["role"] != role.outputs["name"] for a in attached)
-
-
-def test_deployment_runs_the_pushed_digest_with_the_queue_url(stack: Run) -> None:
-    repo = one(stack, "aws:ecr/repository:Repository")
-    image = one(stack, "docker-build:index:Image")
-    queue = one(stack, "aws:sqs/queue:Queue", "consumer-queue")
-    [container] = one(stack, DEPLOYMENT).inputs["spec"]["template"]["spec"]["containers"]
-    expected = f"{repo.outputs['repositoryUrl']}@{image.outputs['digest']}"
-    assert container["image"] == expected == stack.outputs["imageRef"]
-    assert "@sha256:" in container["image"]
-    env = {e["name"]: e["value"] for e in container["env"]}
-    assert env == {"QUEUE_URL": queue.outputs["url"], "AWS_REGION": "eu-west-1", "PORT": "8080"}
-
-
-def test_deployment_probes_resources_and_graceful_stop(stack: Run) -> None:
-    pod = one(stack, DEPLOYMENT).inputs["spec"]["template"]["spec"]
-    [c] = pod["containers"]
-    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
-    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
-    assert c["ports"] == [{"name": "http", "containerPort": 8080}]
-    assert pod["terminationGracePeriodSeconds"] == 30
-    assert pod["serviceAccountName"] == "app"
-
-
-def test_app_service_account_is_bound_to_no_kubernetes_role(stack: Run) -> None:
-    rbac = [r for r in stack.records if r.type.startswith("kubernetes:rbac.authorization")]
-    assert rbac == []
-
-
-def test_pod_passes_the_restricted_pod_security_standard(stack: Run) -> None:
-    pod = one(stack, DEPLOYMENT).inputs["spec"]["template"]["spec"]
-    assert pod["securityContext"]["runAsNonRoot"] is True
-    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-    [c] = pod["containers"]
-    sc = c["securityContext"]
-    assert sc["allowPrivilegeEscalation"] is False
-    assert sc["readOnlyRootFilesystem"] is True
-    assert sc["runAsNonRoot"] is True
-    assert sc["capabilities"] == {"drop": ["ALL"]}
-    assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
-    assert sc["runAsUser"] == 10001
-    # restricted allows only these volume types
-    assert all(
-        set(v) - {"name"} <= {"emptyDir", "configMap", "secret", "projected"}
-        for v in pod["volumes"]
+def test_alone_it_runs_in_the_given_subnets_with_the_configured_nodes() -> None:
+    config = ClusterConfig(
+        public_access_cidrs=("203.0.113.7/32",),
+        kubernetes_version="1.34",
+        node_instance_type="m7i.large",
+        node_architecture="amd64",
+        node_capacity_type="SPOT",
+        node_min_size=1,
+        node_desired_size=2,
+        node_max_size=3,
+        node_disk_size_gib=40,
     )
+    result = cluster_alone(config, metrics_server=False)
+    eks = one(result, EKS).inputs
+    assert (eks["vpcId"], eks["version"], eks["deletionProtection"]) == ("vpc-1", "1.34", True)
+    assert sorted(eks["publicSubnetIds"]) == ["subnet-pub-a", "subnet-pub-b"]
+    assert sorted(eks["privateSubnetIds"]) == ["subnet-priv-a", "subnet-priv-b"]
+    assert eks["publicAccessCidrs"] == ["203.0.113.7/32"]
+    nodes = one(result, NODES).inputs
+    assert nodes["clusterName"] == "k8s-eks-phys"
+    assert sorted(nodes["subnetIds"]) == ["subnet-priv-a", "subnet-priv-b"]
+    assert (nodes["instanceTypes"], nodes["amiType"], nodes["capacityType"]) == (
+        ["m7i.large"],
+        "AL2023_x86_64_STANDARD",
+        "SPOT",
+    )
+    assert nodes["scalingConfig"] == {"minSize": 1, "desiredSize": 2, "maxSize": 3}
+    lt = one(result, "aws:ec2/launchTemplate:LaunchTemplate").inputs
+    assert lt["blockDeviceMappings"][0]["ebs"]["volumeSize"] == 40
+    assert sorted(a.inputs["addonName"] for a in of_type(result, ADDON)) == [
+        "coredns",
+        "eks-pod-identity-agent",
+    ]
+    # Its outputs are what the app takes.
+    assert result.outputs["name"] == "k8s-eks-phys"
+    assert result.outputs["arn"] == "arn:aws:eks:eu-west-1:123456789012:cluster/k8s-eks-phys"
+    assert "kubeconfig" in result.secret_outputs
 
 
-def test_pods_spread_across_zones(stack: Run) -> None:
-    spec = one(stack, DEPLOYMENT).inputs["spec"]
-    [spread] = spec["template"]["spec"]["topologySpreadConstraints"]
-    assert spread["topologyKey"] == "topology.kubernetes.io/zone"
-    # Spread when possible, but never leave a replica Pending for want of a zone.
-    assert spread["whenUnsatisfiable"] == "ScheduleAnyway"
-    assert spread["maxSkew"] == 1
-    assert spread["labelSelector"] == spec["selector"]
-
-
-def test_replicas_and_disruption_budget_per_stack(dev: Run, prod: Run) -> None:
-    # Both stacks autoscale: dev from 1 to 2 pods, prod from 3 to 9 (tests/infra/test_scaling.py).
-    assert one(dev, DEPLOYMENT).inputs["spec"]["replicas"] == 1
-    assert one(prod, DEPLOYMENT).inputs["spec"]["replicas"] == 3
-    for run_ in (dev, prod):
-        pdb = one(run_, PDB).inputs["spec"]
-        assert pdb["maxUnavailable"] == 1
-        assert pdb["selector"] == one(run_, DEPLOYMENT).inputs["spec"]["selector"]
-
-
-def test_service_is_cluster_ip_by_default(stack: Run) -> None:
-    svc = one(stack, SERVICE).inputs
-    assert svc["spec"]["type"] == "ClusterIP"
-    assert svc["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http"}]
-    assert "loadBalancerSourceRanges" not in svc["spec"]
-    assert "port-forward svc/app" in stack.outputs["appEndpoint"]
-
-
-def test_public_service_is_an_nlb_limited_to_allowed_sources() -> None:
-    result = run("dev", {"appPublic": "true", "appAllowedCidrs": '["203.0.113.0/24"]'})
-    assert result.error is None
-    svc = one(result, SERVICE).inputs
-    assert svc["spec"]["type"] == "LoadBalancer"
-    assert svc["spec"]["loadBalancerSourceRanges"] == ["203.0.113.0/24"]
-    kubernetes_validate.validate(as_manifest(svc), "1.35", strict=True)
-    assert svc["metadata"]["annotations"] == {
-        "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
-        "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
-    }
-
-
-@pytest.mark.parametrize("kind", MANIFEST_TYPES)
-def test_manifests_validate_strictly_for_the_cluster_version(prod: Run, kind: str) -> None:
-    manifest = as_manifest(unwrap(one(prod, kind).inputs))
-    kubernetes_validate.validate(manifest, "1.35", strict=True)
-
-
-def test_strict_validation_catches_a_misspelt_field(prod: Run) -> None:
-    manifest = as_manifest(one(prod, DEPLOYMENT).inputs)
-    manifest["spec"]["replicass"] = manifest["spec"].pop("replicas")
-    with pytest.raises(kubernetes_validate.ValidationError):
-        kubernetes_validate.validate(manifest, "1.35", strict=True)
-
-
-@pytest.mark.parametrize(
-    ("changes", "field"),
-    [
-        ({"public_access_cidrs": ("10.0.0.1/8",)}, "public_access_cidrs"),
-        ({"availability_zone_count": 1}, "availability_zone_count"),
-        ({"node_architecture": "x86"}, "node_architecture"),
-        ({"capacity_type": "RESERVED"}, "capacity_type"),
-        ({"node_min_size": 3}, "node sizes"),
-        ({"vpc_cidr": "10.0.0.0/24"}, "vpc_cidr"),
-        ({"viewer_role_arns": ("arn:aws:iam::123456789012:user/bob",)}, "viewer_role_arns"),
-        ({"flow_log_traffic_type": "ACCEPT"}, "flow_log_traffic_type = 'ACCEPT': must be one of"),
-        ({"flow_log_retention_days": 10}, "flow_log_retention_days = 10: must be one of 1, 3"),
-    ],
-)
-def test_cluster_args_reject_bad_values(changes: dict, field: str) -> None:
-    app = AppArgs(image="i", queue_url="q", policy="{}", region="eu-west-1")
-    kwargs: dict[str, Any] = {"app": app, "public_access_cidrs": ()} | changes
-    with pytest.raises(ValueError, match=rf"^{field}"):
-        ClusterArgs(**kwargs)
-
-
-def test_app_args_require_sources_when_public() -> None:
-    with pytest.raises(ValueError, match=r"^allowed_cidrs"):
-        AppArgs(image="i", queue_url="q", policy="{}", region="eu-west-1", public=True)
+def test_alone_the_metrics_server_follows_its_switch() -> None:
+    result = cluster_alone(ClusterConfig(public_access_cidrs=()), metrics_server=True)
+    addon = one(result, ADDON, "k8s-metrics-server")
+    assert one(result, NODES).urn in addon.dependencies
+    assert one(result, EKS).inputs["endpointPublicAccess"] is False

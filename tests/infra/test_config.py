@@ -1,18 +1,29 @@
-"""Stack configuration: every bad value stops the program before anything is registered."""
+"""The config model: every bad value stops the program before anything is registered, each
+key maps to one section field, and the sections are what the components get."""
 
 from __future__ import annotations
 
 import dataclasses
 import re
 
+import pulumi
 import pytest
 import yaml
 
-from components.config import ConfigError, StackConfig
+from components.config import (
+    KEYS,
+    SECTIONS,
+    AppConfig,
+    ConfigError,
+    FunctionConfig,
+    SharedConfig,
+    StackConfig,
+    stack_config_from_files,
+    stack_values,
+)
+from components.config.base import Section, setting
+from components.config.kinds import Integer, Invalid
 from tests.infra.harness import ROOT, run
-
-PROJECT_FILE = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
-KEYS = PROJECT_FILE["config"]
 
 
 @pytest.mark.parametrize(
@@ -48,6 +59,11 @@ KEYS = PROJECT_FILE["config"]
             {"queueRetentionSeconds": "180"},
             "queueRetentionSeconds = 180: must be longer than the derived visibility timeout "
             "(180 s",
+        ),
+        (
+            {"functionTimeoutSeconds": "900", "queueRetentionSeconds": "5400"},
+            "queueRetentionSeconds = 5400: must be longer than the derived visibility timeout "
+            "(5400 s = 6 x functionTimeoutSeconds + batchingWindowSeconds)",
         ),
         ({"maxReceiveCount": "0"}, "maxReceiveCount = 0: must be an integer from 1 to 1000"),
         ({"logRetentionDays": "10"}, "logRetentionDays = 10: must be one of 1, 3, 5, 7, 14, 30"),
@@ -148,6 +164,36 @@ def test_all_problems_are_reported_together() -> None:
     assert result.records == []
 
 
+def test_a_bad_value_and_a_broken_rule_of_one_section_are_reported_together() -> None:
+    result = run("dev", {"batchSize": "50", "maxReceiveCount": "zero"})
+    assert isinstance(result.error, ConfigError)
+    assert result.error.problems == (
+        "ecr-eks-lambda:maxReceiveCount = 'zero': must be an integer from 1 to 1000",
+        "ecr-eks-lambda:batchingWindowSeconds = 0: must be at least 1 when batchSize (50) is "
+        "above 10 (AWS Lambda's rule for SQS)",
+    )
+
+
+def test_a_rule_reading_a_bad_value_adds_no_second_problem() -> None:
+    # nodeDesiredSize (1 in dev) cannot be checked against a nodeMinSize that is not a number.
+    result = run("dev", {"nodeMinSize": "two"})
+    assert isinstance(result.error, ConfigError)
+    assert result.error.problems == (
+        "ecr-eks-lambda:nodeMinSize = 'two': must be an integer from 1 to 450",
+    )
+
+
+def test_the_error_is_a_run_error_so_the_cli_prints_only_the_message() -> None:
+    # The Python language host logs str(e) for a pulumi.RunError and a traceback otherwise.
+    error = ConfigError(["ecr-eks-lambda:batchSize = 0: must be an integer from 1 to 10000"])
+    assert isinstance(error, pulumi.RunError)
+    assert isinstance(error, ValueError)
+    assert str(error) == (
+        "invalid stack configuration (1 problem(s)):\n"
+        "  - ecr-eks-lambda:batchSize = 0: must be an integer from 1 to 10000"
+    )
+
+
 @pytest.mark.parametrize("key", sorted(KEYS))
 def test_every_declared_key_is_read_and_checked(key: str) -> None:
     result = run("dev", {key: "%%"})
@@ -156,31 +202,66 @@ def test_every_declared_key_is_read_and_checked(key: str) -> None:
     assert result.records == []
 
 
-def test_stack_config_covers_exactly_the_declared_keys() -> None:
-    fields = {f.name for f in dataclasses.fields(StackConfig)} - {"project", "stack", "region"}
-    snake = {re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower() for key in KEYS}
-    assert fields == snake
+def test_keys_map_to_exactly_the_fields_of_the_sections() -> None:
+    assert KEYS["appReplicas"] == ("app", "replicas")
+    assert KEYS["vpcFlowLogs"] == ("network", "flow_logs")
+    assert KEYS["logRetentionDays"] == ("shared", "log_retention_days")
+    stack_fields = [f.name for f in dataclasses.fields(StackConfig)]
+    assert stack_fields == ["project", "stack", "region", *SECTIONS]
+    fields = [(name, f.name) for name, cls in SECTIONS.items() for f in dataclasses.fields(cls)]
+    assert sorted(KEYS.values()) == sorted(fields)
+    assert all(re.fullmatch(r"[a-z]+([A-Z][a-z0-9]*)*", key) for key in KEYS), list(KEYS)
 
 
-def test_more_zones_than_the_region_has_is_refused() -> None:
-    result = run("dev", {"availabilityZoneCount": "4"})
-    assert isinstance(result.error, ValueError)
-    assert "availability_zone_count = 4: the region offers only 3 zones" in str(result.error)
+def test_a_section_refuses_a_field_that_is_not_a_setting_or_a_bad_default() -> None:
+    with pytest.raises(TypeError, match=r"Broken\.count is not a setting"):
+
+        class Broken(Section):
+            count: int = 3
+
+    with pytest.raises(Invalid):
+
+        class BadDefault(Section):
+            count: int = setting("count", Integer(1, 5), "A count.", default=9)
 
 
-def test_project_file_declares_every_key_with_type_and_description() -> None:
-    runtime = PROJECT_FILE["runtime"]
-    assert runtime["name"] == "python"
-    assert runtime["options"] == {
-        "toolchain": "uv",
-        "virtualenv": ".venv",
-        "typechecker": "pyright",
-    }
-    for key, spec in KEYS.items():
-        assert spec["type"] in {"string", "integer", "boolean", "array"}, key
-        assert spec["description"].strip(), key
-    without_default = sorted(k for k, spec in KEYS.items() if "default" not in spec)
-    assert without_default == ["clusterPublicAccessCidrs"]
+def test_the_models_defaults_are_the_secure_highly_available_ones() -> None:
+    assert SharedConfig().protect_resources is True
+    assert (AppConfig().replicas, AppConfig().public, AppConfig().cpu_limit) == (2, False, None)
+    assert FunctionConfig().architecture == "arm64"
+    assert FunctionConfig().visibility_timeout_seconds == 180
+
+
+def test_the_largest_allowed_timeout_and_window_stay_within_sqs_visibility() -> None:
+    # No rule guards SQS's maximum visibility timeout (43200 s): the bounds cannot reach it.
+    config = stack_config_from_files(
+        "dev",
+        ROOT,
+        {
+            "clusterPublicAccessCidrs": "[]",
+            "functionTimeoutSeconds": "900",
+            "batchingWindowSeconds": "300",
+        },
+    )
+    assert config.function.visibility_timeout_seconds == 5700 <= 43_200
+
+
+def test_fixed_replicas_count_alone_when_nothing_autoscales() -> None:
+    assert AppConfig(autoscaling=False, replicas=2, max_replicas=4).most_replicas == 2
+    assert AppConfig(autoscaling=False, replicas=5, max_replicas=4).most_replicas == 5
+    assert AppConfig(autoscaling=True, replicas=2, max_replicas=4).most_replicas == 4
+
+
+def test_an_override_of_none_removes_the_stack_files_value_so_the_default_applies() -> None:
+    overrides = {"clusterPublicAccessCidrs": "[]", "natGateways": None}
+    assert "ecr-eks-lambda:natGateways" not in stack_values("dev", ROOT, overrides)
+    assert stack_config_from_files("dev", ROOT, overrides).network.nat_gateways == "perAz"
+    assert (
+        stack_config_from_files(
+            "dev", ROOT, {"clusterPublicAccessCidrs": "[]"}
+        ).network.nat_gateways
+        == "single"
+    )
 
 
 def test_stack_files_only_set_declared_keys() -> None:
@@ -188,28 +269,4 @@ def test_stack_files_only_set_declared_keys() -> None:
         config = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
         for key in config:
             namespace, _, name = key.partition(":")
-            assert (namespace, name in KEYS) in {
-                ("ecr-eks-lambda", True),
-                ("aws", True),
-            } or key == "aws:region", key
-
-
-def test_docs_table_matches_the_project_file() -> None:
-    docs = (ROOT / "docs" / "infra.md").read_text()
-    rows = {
-        m.group(1): (m.group(2), m.group(3))
-        for m in re.finditer(r"^\| `(\w+)` \| (\w+) \| `?([^|`]*?)`? \|", docs, re.MULTILINE)
-    }
-    expected = {
-        key: (spec["type"], _render(spec["default"]) if "default" in spec else "required")
-        for key, spec in KEYS.items()
-    }
-    assert rows == expected
-
-
-def _render(value: object) -> str:
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, list):
-        return "[]"
-    return str(value) if value != "" else '""'
+            assert (namespace == "ecr-eks-lambda" and name in KEYS) or key == "aws:region", key

@@ -1,4 +1,4 @@
-"""VPC flow logs of the Cluster component: the flow log, its log group, role and grant."""
+"""VPC flow logs of the Network component: the flow log, its log group, role and grant."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 FLOW_LOG_CHILDREN = {
-    (LOG_GROUP, "cluster-flow-logs"),
-    (ROLE, "cluster-flow-logs-role"),
-    (ROLE_POLICY, "cluster-flow-logs-policy"),
-    (FLOW_LOG, "cluster-flow-log"),
+    (LOG_GROUP, "network-flow-logs"),
+    (ROLE, "network-flow-logs-role"),
+    (ROLE_POLICY, "network-flow-logs-policy"),
+    (FLOW_LOG, "network-flow-log"),
 }
 
 
@@ -24,8 +24,8 @@ def flow_log_children(run_: Run) -> set[tuple[str, str]]:
 
 def test_the_vpc_has_one_flow_log_publishing_to_its_own_log_group(stack: Run) -> None:
     vpc = one(stack, "aws:ec2/vpc:Vpc")
-    group = one(stack, LOG_GROUP, "cluster-flow-logs")
-    role = one(stack, ROLE, "cluster-flow-logs-role")
+    group = one(stack, LOG_GROUP, "network-flow-logs")
+    role = one(stack, ROLE, "network-flow-logs-role")
     assert one(stack, FLOW_LOG).inputs == {
         "vpcId": f"{vpc.name}-id",
         "trafficType": "ALL",
@@ -41,12 +41,12 @@ def test_the_vpc_has_one_flow_log_publishing_to_its_own_log_group(stack: Run) ->
 
 def test_flow_log_group_keeps_logs_for_log_retention_days(dev: Run, prod: Run) -> None:
     # Pulumi.dev.yaml and Pulumi.prod.yaml set logRetentionDays to 7 and 90.
-    assert one(dev, LOG_GROUP, "cluster-flow-logs").inputs["retentionInDays"] == 7
-    assert one(prod, LOG_GROUP, "cluster-flow-logs").inputs["retentionInDays"] == 90
+    assert one(dev, LOG_GROUP, "network-flow-logs").inputs["retentionInDays"] == 7
+    assert one(prod, LOG_GROUP, "network-flow-logs").inputs["retentionInDays"] == 90
 
 
 def test_role_trusts_only_the_flow_logs_service_for_this_account_and_region(stack: Run) -> None:
-    role = one(stack, ROLE, "cluster-flow-logs-role")
+    role = one(stack, ROLE, "network-flow-logs-role")
     assert statements(role, "assumeRolePolicy") == [
         {
             "Effect": "Allow",
@@ -61,10 +61,10 @@ def test_role_trusts_only_the_flow_logs_service_for_this_account_and_region(stac
 
 
 def test_role_may_only_publish_to_the_flow_log_group(stack: Run) -> None:
-    role = one(stack, ROLE, "cluster-flow-logs-role")
-    group = one(stack, LOG_GROUP, "cluster-flow-logs")
+    role = one(stack, ROLE, "network-flow-logs-role")
+    group = one(stack, LOG_GROUP, "network-flow-logs")
     grants = [g for g in of_type(stack, ROLE_POLICY) if g.inputs["role"] == f"{role.name}-id"]
-    assert [g.name for g in grants] == ["cluster-flow-logs-policy"]
+    assert [g.name for g in grants] == ["network-flow-logs-policy"]
     assert policy(grants[0]) == {
         "Version": "2012-10-17",
         "Statement": [
@@ -82,13 +82,13 @@ def test_role_may_only_publish_to_the_flow_log_group(stack: Run) -> None:
 
 def test_flow_log_grants_pass_parliament_with_no_finding(prod: Run) -> None:
     # Unlike the other trust policies (see test_iam), none of parliament's findings is waived.
-    assert findings(one(prod, ROLE_POLICY, "cluster-flow-logs-policy").inputs["policy"]) == []
-    trust = one(prod, ROLE, "cluster-flow-logs-role").inputs["assumeRolePolicy"]
+    assert findings(one(prod, ROLE_POLICY, "network-flow-logs-policy").inputs["policy"]) == []
+    trust = one(prod, ROLE, "network-flow-logs-role").inputs["assumeRolePolicy"]
     assert [issue for issue, _ in findings(trust)] == ["MALFORMED"]
 
 
 def test_flow_log_is_created_after_its_role_may_write(stack: Run) -> None:
-    grant = one(stack, ROLE_POLICY, "cluster-flow-logs-policy")
+    grant = one(stack, ROLE_POLICY, "network-flow-logs-policy")
     assert grant.urn in one(stack, FLOW_LOG).dependencies
 
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import pulumi
 import pytest
 
-from components.function import FunctionArgs, powertools_layer_arn
-from tests.infra.harness import ROOT, Run, run
+from components.config import FunctionConfig
+from components.function import Function, FunctionArgs, powertools_layer_arn
+from tests.infra.harness import ROOT, Run, run, run_component
 from tests.infra.lookup import one, policy, statements
 
 QUEUE = "aws:sqs/queue:Queue"
@@ -164,33 +165,6 @@ def test_powertools_layer_arn_format() -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("changes", "field"),
-    [
-        ({"architecture": "arm"}, "architecture"),
-        ({"memory_mb": 64}, "memory_mb"),
-        ({"timeout_seconds": 901}, "timeout_seconds"),
-        ({"batch_size": 0}, "batch_size"),
-        ({"batch_size": 11}, "batching_window_seconds"),
-        ({"max_concurrency": 1}, "max_concurrency"),
-        ({"reserved_concurrency": 4}, "reserved_concurrency"),
-        ({"max_receive_count": 0}, "max_receive_count"),
-        ({"timeout_seconds": 900, "queue_retention_seconds": 5400}, "timeout_seconds"),
-        ({"log_retention_days": 10}, "log_retention_days"),
-    ],
-)
-def test_function_args_reject_bad_values(changes: dict, field: str) -> None:
-    with pytest.raises(ValueError, match=rf"^{field} = "):
-        FunctionArgs(code_root=ROOT, region="eu-west-1", **changes)
-
-
-def test_function_args_defaults_are_valid_and_secure() -> None:
-    args = FunctionArgs(code_root=ROOT, region="eu-west-1")
-    assert args.protect is True
-    assert args.architecture == "arm64"
-    assert args.visibility_timeout_seconds == 180
-
-
 def test_stateful_resources_are_protected_in_prod_only(dev: Run, prod: Run) -> None:
     for name, kind in (
         ("consumer-queue", QUEUE),
@@ -200,3 +174,49 @@ def test_stateful_resources_are_protected_in_prod_only(dev: Run, prod: Run) -> N
         assert one(prod, kind, name).protect is True
         assert one(dev, kind, name).protect is False
     assert one(prod, FUNCTION).protect is False
+
+
+def test_alone_it_sizes_everything_from_its_section() -> None:
+    config = FunctionConfig(
+        architecture="x86_64",
+        memory_mb=1024,
+        timeout_seconds=60,
+        reserved_concurrency=8,
+        batch_size=100,
+        batching_window_seconds=5,
+        max_concurrency=3,
+        max_receive_count=2,
+        queue_retention_seconds=86_400,
+        powertools_layer_version=25,
+    )
+
+    def build() -> dict[str, object]:
+        fn = Function(
+            "fn",
+            FunctionArgs(
+                config=config,
+                code_root=ROOT,
+                region="us-east-2",
+                log_retention_days=14,
+                protect=True,
+            ),
+        )
+        return {"queue_url": fn.queue_url, "function_name": fn.function_name}
+
+    result = run_component(build)
+    fn = one(result, FUNCTION).inputs
+    assert (fn["memorySize"], fn["timeout"], fn["reservedConcurrentExecutions"]) == (1024, 60, 8)
+    assert fn["layers"] == [
+        "arn:aws:lambda:us-east-2:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:25"
+    ]
+    queue = one(result, QUEUE, "fn-queue")
+    assert queue.inputs["visibilityTimeoutSeconds"] == 6 * 60 + 5
+    assert queue.inputs["messageRetentionSeconds"] == 86_400
+    assert policy(queue, "redrivePolicy")["maxReceiveCount"] == 2
+    assert queue.protect is True
+    esm = one(result, ESM).inputs
+    assert (esm["batchSize"], esm["maximumBatchingWindowInSeconds"]) == (100, 5)
+    assert esm["scalingConfig"] == {"maximumConcurrency": 3}
+    logs = one(result, "aws:cloudwatch/logGroup:LogGroup", "fn-logs")
+    assert logs.inputs["retentionInDays"] == 14
+    assert result.outputs["queue_url"] == queue.outputs["url"]

@@ -42,14 +42,14 @@ def documents(run_: Run) -> dict[str, tuple[str, str]]:
 def test_every_policy_document_is_found(stack: Run) -> None:
     assert set(documents(stack)) == {
         "consumer-role-policy",
-        "cluster-app-policy",
+        "app-policy",
         "consumer-queue-policy",
         "consumer-dlq-policy",
         "consumer-role",
         "cluster-node-role",
-        "cluster-app-role",
-        "cluster-flow-logs-role",
-        "cluster-flow-logs-policy",
+        "app-role",
+        "network-flow-logs-role",
+        "network-flow-logs-policy",
         "alarms-key",
     }
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
-from components.registry import RegistryArgs, content_tag
-from tests.infra.harness import ROOT, Run
+from components.registry import Registry, RegistryArgs, content_tag
+from tests.infra.harness import ROOT, Run, run_component
 from tests.infra.lookup import one, unwrap
 
 REPO = "aws:ecr/repository:Repository"
@@ -91,15 +89,21 @@ def test_content_tag_changes_with_content_and_ignores_caches(tmp_path: Path) -> 
     assert first.startswith("src-")
 
 
-@pytest.mark.parametrize(
-    ("changes", "field"),
-    [({"architecture": "arm"}, "architecture"), ({"keep_images": 0}, "keep_images")],
-)
-def test_registry_args_reject_bad_values(changes: dict, field: str) -> None:
-    with pytest.raises(ValueError, match=rf"^{field} = "):
-        RegistryArgs(context=ROOT, **changes)
-
-
 def test_repository_is_protected_where_it_may_not_be_force_deleted(dev: Run, prod: Run) -> None:
     assert one(prod, REPO).protect is True
     assert one(dev, REPO).protect is False
+
+
+def test_alone_it_builds_for_the_given_architecture_and_may_be_force_deleted() -> None:
+    result = run_component(
+        lambda: {
+            "ref": Registry(
+                "images", RegistryArgs(context=ROOT, architecture="amd64", force_delete=True)
+            ).image_ref
+        }
+    )
+    repo = one(result, REPO)
+    assert (repo.inputs["forceDelete"], repo.protect) == (True, False)
+    assert one(result, IMAGE).inputs["platforms"] == ["linux/amd64"]
+    digest = one(result, IMAGE).outputs["digest"]
+    assert result.outputs["ref"] == f"{repo.outputs['repositoryUrl']}@{digest}"

@@ -8,7 +8,6 @@ import kubernetes_validate
 import pytest
 
 from components import quantity
-from components.cluster import AppArgs
 from components.config import ConfigError
 from tests.infra.harness import Run, run
 from tests.infra.lookup import DEPLOYMENT, HPA, NODES, PDB, as_manifest, of_type, one, unwrap
@@ -182,6 +181,8 @@ def test_disruption_budget_only_when_more_than_one_pod_is_possible() -> None:
         ),
         ({"appAutoscaling": "yes"}, "appAutoscaling = 'yes': must be true or false"),
         ({"appMaxReplicas": "0"}, "appMaxReplicas = 0: must be an integer from 1 to 100"),
+        ({"appMaxReplicas": "101"}, "appMaxReplicas = 101: must be an integer from 1 to 100"),
+        ({"appCpuLimit": "1Ki"}, "appCpuLimit = '1Ki': must be none (no CPU limit) or a CPU"),
         (
             {"appReplicas": "3"},
             "appMaxReplicas = 2: must be at least appReplicas (3), the autoscaler's minimum",
@@ -218,31 +219,7 @@ def test_max_replicas_below_replicas_is_fine_without_autoscaling() -> None:
     assert one(result, DEPLOYMENT).inputs["spec"]["replicas"] == 3
 
 
-# --- AppArgs and quantities --------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("changes", "message"),
-    [
-        ({"cpu_request": "lots"}, "cpu_request = 'lots': must be a CPU quantity"),
-        ({"cpu_limit": "1Ki"}, "cpu_limit = '1Ki': must be a CPU quantity"),
-        ({"cpu_limit": "100m"}, "cpu_limit = '100m': must be at least cpu_request ('250m')"),
-        ({"memory": "1Gb"}, "memory = '1Gb': must be a memory quantity"),
-        ({"max_replicas": 1, "replicas": 2}, "max_replicas = 1: must be at least replicas (2)"),
-        ({"max_replicas": 101}, "max_replicas = 101: must be an integer from 1 to 100"),
-        ({"target_cpu_utilization": 0}, "target_cpu_utilization = 0: must be an integer from 1"),
-    ],
-)
-def test_app_args_reject_bad_sizes(changes: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError, match="^" + message.replace("(", r"\(").replace(")", r"\)")):
-        AppArgs(image="i", queue_url="q", policy="{}", region="eu-west-1", **changes)
-
-
-def test_app_args_accept_fixed_replicas_above_max_without_autoscaling() -> None:
-    app = AppArgs(
-        image="i", queue_url="q", policy="{}", region="eu-west-1", autoscaling=False, replicas=5
-    )
-    assert app.most_replicas == 5
+# --- quantities ----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

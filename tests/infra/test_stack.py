@@ -9,7 +9,9 @@ from tests.infra.lookup import of_type, one
 
 COMPONENTS = {
     "ecr-eks-lambda:components:Registry": "registry",
+    "ecr-eks-lambda:components:Network": "network",
     "ecr-eks-lambda:components:Cluster": "cluster",
+    "ecr-eks-lambda:components:App": "app",
     "ecr-eks-lambda:components:Function": "consumer",
     "ecr-eks-lambda:components:Alarms": "alarms",
 }

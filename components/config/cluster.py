@@ -1,0 +1,102 @@
+"""The cluster's config section (components/cluster.py)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Literal
+
+from components import limits
+from components.config.base import Problem, Section, rule, setting
+from components.config.kinds import CIDRS, ROLE_ARNS, Choice, Integer, Text
+
+NodeArchitecture = Literal["arm64", "amd64"]
+CapacityType = Literal["ON_DEMAND", "SPOT"]
+# Graviton instance families carry a `g` after the generation digit (t4g, m7g, c7gn, r8gd).
+_GRAVITON_FAMILY = re.compile(r"^[a-z]+\d+g[a-z]*\.")
+
+
+class ClusterConfig(Section):
+    """The EKS cluster and its nodes (components/cluster.py)."""
+
+    kubernetes_version: str = setting(
+        "kubernetesVersion",
+        Text(
+            r"1\.(3[0-9])",
+            "a Kubernetes minor version EKS supports, written 1.NN (1.30 to 1.39)",
+        ),
+        "The EKS Kubernetes minor version, pinned.",
+        default="1.35",
+    )
+    public_access_cidrs: tuple[str, ...] = setting(
+        "clusterPublicAccessCidrs",
+        CIDRS,
+        "IPv4 CIDRs that may reach the cluster's public API endpoint (for example your own "
+        "address/32). An empty list turns the public endpoint off (private access only).",
+    )
+    viewer_role_arns: tuple[str, ...] = setting(
+        "clusterViewerRoleArns",
+        ROLE_ARNS,
+        "IAM roles given read-only access to the cluster (an EKS access entry with "
+        "AmazonEKSViewPolicy, which excludes Secrets), e.g. the CI preview role, so that "
+        "`pulumi preview` can read the Kubernetes resources.",
+        default=[],
+    )
+    node_instance_type: str = setting(
+        "nodeInstanceType",
+        Text(r"[a-z][a-z0-9-]*\.[a-z0-9]+", "an EC2 instance type such as t4g.medium"),
+        "EC2 instance type of the managed node group; must match nodeArchitecture (Graviton "
+        "families such as t4g and m7g are arm64).",
+        default="t4g.medium",
+    )
+    node_architecture: NodeArchitecture = setting(
+        "nodeArchitecture",
+        Choice(limits.NODE_ARCHITECTURES),
+        "CPU architecture of the nodes and of the app image.",
+        default="arm64",
+    )
+    node_capacity_type: CapacityType = setting(
+        "nodeCapacityType",
+        Choice(limits.CAPACITY_TYPES),
+        "Capacity type of the node group.",
+        default="ON_DEMAND",
+    )
+    node_min_size: int = setting(
+        "nodeMinSize", Integer(1, limits.MAX_NODES), "Minimum number of nodes.", default=2
+    )
+    node_desired_size: int = setting(
+        "nodeDesiredSize",
+        Integer(1, limits.MAX_NODES),
+        "Desired number of nodes at creation, between nodeMinSize and nodeMaxSize.",
+        default=2,
+    )
+    node_max_size: int = setting(
+        "nodeMaxSize", Integer(1, limits.MAX_NODES), "Maximum number of nodes.", default=4
+    )
+    node_disk_size_gib: int = setting(
+        "nodeDiskSizeGib",
+        Integer(*limits.NODE_DISK_GIB),
+        "Size of each node's encrypted gp3 root volume in GiB.",
+        default=20,
+    )
+
+    @rule
+    def _instance_type_matches_architecture(self) -> Iterator[Problem]:
+        graviton = bool(_GRAVITON_FAMILY.match(self.node_instance_type))
+        if graviton != (self.node_architecture == "arm64"):
+            yield Problem(
+                "node_instance_type",
+                self.node_instance_type,
+                f"does not match {self.key('node_architecture')} {self.node_architecture!r} "
+                "(Graviton families such as t4g, m7g are arm64; others are amd64)",
+            )
+
+    @rule
+    def _desired_between_min_and_max(self) -> Iterator[Problem]:
+        if not self.node_min_size <= self.node_desired_size <= self.node_max_size:
+            yield Problem(
+                "node_desired_size",
+                self.node_desired_size,
+                f"must lie between {self.key('node_min_size')} ({self.node_min_size}) and "
+                f"{self.key('node_max_size')} ({self.node_max_size})",
+            )

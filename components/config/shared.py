@@ -1,0 +1,28 @@
+"""The config section every component may read: protection and log retention."""
+
+from __future__ import annotations
+
+from components import limits
+from components.config.base import Section, setting
+from components.config.kinds import Boolean, OneOfIntegers
+
+
+class SharedConfig(Section):
+    """Settings more than one component reads."""
+
+    protect_resources: bool = setting(
+        "protectResources",
+        Boolean(),
+        "Protect stateful resources: Pulumi's `protect` on the queues, the table and the "
+        "repository, DynamoDB deletion protection and point-in-time recovery, EKS cluster "
+        "deletion protection, and no force-delete of the ECR repository. Turn off only for a "
+        "throwaway stack.",
+        default=True,
+    )
+    log_retention_days: int = setting(
+        "logRetentionDays",
+        OneOfIntegers(limits.LOG_RETENTION_DAYS),
+        "Retention of the Lambda's and the VPC flow logs' log groups in days (the values "
+        "CloudWatch Logs accepts).",
+        default=30,
+    )
