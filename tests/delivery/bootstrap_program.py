@@ -68,7 +68,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.resources: list[Recorded] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        self.resources.append(Recorded(args.typ, args.name, dict(args.inputs), args.provider))
+        self.resources.append(Recorded(args.typ, args.name, dict(args.inputs), args.provider or ""))
         inputs = args.inputs
         outputs = dict(inputs)
         resource_id = f"{args.name}-id"
@@ -144,7 +144,7 @@ def run_bootstrap(config: dict[str, str]) -> Run:
     def program() -> pulumi.Output[Any]:
         runpy.run_path(str(PROGRAM), run_name="__main__")
         stack = pulumi.runtime.settings.ROOT.get()
-        assert stack is not None
+        assert isinstance(stack, pulumi.runtime.stack.Stack)
         # The test runner waits for the returned Output, so every export is resolved.
         return pulumi.Output.all(**stack.outputs).apply(outputs.update)
 
