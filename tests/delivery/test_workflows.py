@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -419,15 +420,17 @@ CLOUD_VARS = {
 
 
 def run_script(
-    tmp_path: Path, *args: str, variables: dict[str, str] | None = None
+    cwd: Path, *args: str, variables: dict[str, str] | None = None
 ) -> tuple[int, str, dict[str, str]]:
-    output = tmp_path / "github_output"
+    """Runs the script in `cwd` (a repository) as a workflow step does; returns its exit code,
+    its stdout (annotations) and what it wrote to $GITHUB_OUTPUT."""
+    output = Path(tempfile.mkdtemp()) / "github_output"
     output.write_text("")
     env = {k: v for k, v in os.environ.items() if k != "GITHUB_OUTPUT"}
     env |= {"GITHUB_OUTPUT": str(output), "VARS": json.dumps(variables or {})}
     result = subprocess.run(
         [sys.executable, str(SCRIPT), *args],
-        cwd=tmp_path,
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
