@@ -16,6 +16,8 @@ Run it as an administrator of the account (see docs/delivery.md).
 """
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -166,6 +168,24 @@ def github_role(name: str, description: str, subjects: list[str], session: int) 
     return role
 
 
+def role_policy(
+    name: str,
+    role: aws.iam.Role,
+    build: Callable[[AccountScope, StateAccess | None], dict[str, Any]],
+) -> None:
+    """An inline policy of `role`, built once the account (and the state's key) are known."""
+    aws.iam.RolePolicy(
+        name,
+        aws.iam.RolePolicyArgs(
+            role=role.name,
+            policy=pulumi.Output.all(scope, state).apply(
+                lambda values: json.dumps(build(values[0], values[1]))
+            ),
+        ),
+        with_aws,
+    )
+
+
 deploy_role = github_role(
     "github-deploy",
     f"pulumi up from GitHub Actions environments of {repo}",
@@ -174,40 +194,15 @@ deploy_role = github_role(
     # deploy jobs ask for 90 minutes, their own timeout.
     7200,
 )
-aws.iam.RolePolicy(
-    "github-deploy-iam",
-    aws.iam.RolePolicyArgs(
-        role=deploy_role.name, policy=scope.apply(lambda s: json.dumps(deploy_iam_policy(s)))
-    ),
-    with_aws,
-)
-aws.iam.RolePolicy(
-    "github-deploy-services",
-    aws.iam.RolePolicyArgs(
-        role=deploy_role.name,
-        policy=pulumi.Output.all(scope, state).apply(
-            lambda values: json.dumps(deploy_services_policy(values[0], values[1]))
-        ),
-    ),
-    with_aws,
-)
-
+role_policy("github-deploy-iam", deploy_role, lambda s, _: deploy_iam_policy(s))
+role_policy("github-deploy-services", deploy_role, deploy_services_policy)
 preview_role = github_role(
     "github-preview",
     f"pulumi preview/refresh from pull requests and {settings.default_branch} of {repo}",
     settings.preview_subjects(),
     3600,
 )
-aws.iam.RolePolicy(
-    "github-preview",
-    aws.iam.RolePolicyArgs(
-        role=preview_role.name,
-        policy=pulumi.Output.all(scope, state).apply(
-            lambda values: json.dumps(preview_policy(values[0], values[1]))
-        ),
-    ),
-    with_aws,
-)
+role_policy("github-preview", preview_role, preview_policy)
 
 runner = CiRunner(
     "runner",

@@ -147,23 +147,12 @@ class CiRunner(pulumi.ComponentResource):
             ),
             child,
         )
-        self.service_role = aws.iam.Role(
+        self.service_role = self._service_role(
             f"{name}-service-role",
-            aws.iam.RoleArgs(
-                path=args.role_path,
-                description=f"CodeBuild GitHub Actions runners of {args.repository_url}",
-                assume_role_policy=args.scope.apply(
-                    lambda scope: json.dumps(
-                        service_trust_policy(
-                            "codebuild.amazonaws.com",
-                            scope.account,
-                            f"arn:{scope.partition}:codebuild:{args.region}:{scope.account}"
-                            f":project/{args.project_name}",
-                        )
-                    )
-                ),
-            ),
-            child,
+            args,
+            "codebuild.amazonaws.com",
+            ("codebuild", f"project/{args.project_name}"),
+            f"CodeBuild GitHub Actions runners of {args.repository_url}",
         )
         service_policy = aws.iam.RolePolicy(
             f"{name}-service-policy",
@@ -286,6 +275,37 @@ class CiRunner(pulumi.ComponentResource):
         )
         return subnet
 
+    def _service_role(
+        self,
+        name: str,
+        args: CiRunnerArgs,
+        principal: str,
+        source: tuple[str, str],
+        description: str,
+    ) -> aws.iam.Role:
+        """A role only the service `principal` may assume, and only acting for `source`
+        (service, resource pattern) in this account and region: AWS's guard against the
+        cross-service confused deputy."""
+        service, resource = source
+        return aws.iam.Role(
+            name,
+            aws.iam.RoleArgs(
+                path=args.role_path,
+                description=description,
+                assume_role_policy=args.scope.apply(
+                    lambda scope: json.dumps(
+                        service_trust_policy(
+                            principal,
+                            scope.account,
+                            f"arn:{scope.partition}:{service}:{args.region}:{scope.account}"
+                            f":{resource}",
+                        )
+                    )
+                ),
+            ),
+            pulumi.ResourceOptions(parent=self),
+        )
+
     def _flow_logs(self, name: str, args: CiRunnerArgs) -> None:
         """All traffic of the builds' VPC: the record of what each CI job talked to."""
         child = pulumi.ResourceOptions(parent=self)
@@ -294,24 +314,14 @@ class CiRunner(pulumi.ComponentResource):
             aws.cloudwatch.LogGroupArgs(retention_in_days=LOG_RETENTION_DAYS),
             child,
         )
-        role = aws.iam.Role(
+        # Only VPC Flow Logs, for a flow log of this account and region (the VPC guide's
+        # confused-deputy conditions).
+        role = self._service_role(
             f"{name}-flow-logs-role",
-            aws.iam.RoleArgs(
-                path=args.role_path,
-                # Only VPC Flow Logs, for a flow log of this account and region (the VPC
-                # guide's confused-deputy conditions).
-                assume_role_policy=args.scope.apply(
-                    lambda scope: json.dumps(
-                        service_trust_policy(
-                            "vpc-flow-logs.amazonaws.com",
-                            scope.account,
-                            f"arn:{scope.partition}:ec2:{args.region}:{scope.account}"
-                            ":vpc-flow-log/*",
-                        )
-                    )
-                ),
-            ),
-            child,
+            args,
+            "vpc-flow-logs.amazonaws.com",
+            ("ec2", "vpc-flow-log/*"),
+            "VPC flow logs of the CI runners",
         )
         publish = aws.iam.RolePolicy(
             f"{name}-flow-logs-policy",
