@@ -2,7 +2,7 @@
 STACK ?= dev
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
 up: ## deploy a stack: make up STACK=dev|prod [API_CIDR=203.0.113.7/32] (does its own set-up)
 	scripts/up $(STACK) $(if $(API_CIDR),--api-cidr '$(API_CIDR)') $(if $(ARGS),-- $(ARGS))
@@ -22,7 +22,7 @@ kubeconfig: ## write a stack's kubeconfig to ~/.kube/ecr-eks-lambda-STACK.yaml (
 destroy: ## delete a stack's AWS resources (same backend as up; says what is protected)
 	scripts/stack destroy $(STACK) $(if $(ARGS),-- $(ARGS))
 
-demo: ## the whole data path on this machine (app -> SQS -> handler), until Ctrl-C
+demo: ## the data path on this machine, until Ctrl-C (DEMO_ARGS=--fast-redrive: poison to the DLQ in < 1 min)
 	scripts/bootstrap
 	.venv/bin/python -m local.demo $(DEMO_ARGS)
 
