@@ -20,6 +20,8 @@ from typing import Any
 
 from tests.infra.harness import ROOT
 
+CALLER_ADDRESS = "198.51.100.23"
+
 FAKE_PULUMI = f"""#!{sys.executable}
 import json, os, re, sys
 from pathlib import Path
@@ -130,6 +132,8 @@ TOOLS = {
     "docker": FAKE_DOCKER,
     "aws": "#!/bin/bash\nexit 0\n",
     "kubectl": "#!/bin/bash\nexit 0\n",
+    # As `curl -fsS https://checkip.amazonaws.com` answers: the caller's public address.
+    "curl": f"#!/bin/bash\necho {CALLER_ADDRESS}\n",
 }
 # What the scripts and make themselves run: a PATH of these alone keeps the machine's own
 # docker, aws or kubectl out of the way.
@@ -239,6 +243,17 @@ def make_sandbox(tmp_path: Path) -> Sandbox:
     home = tmp_path / "home"
     home.mkdir()
     return Sandbox(repo=repo, home=home, tmp=tmp_path)
+
+
+def readme_blocks(heading: str) -> list[list[str]]:
+    """The commands of each ```sh block in the README section `heading`, comments cut."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    blocks = section.split("```sh\n")[1:]
+    return [
+        [line.split("  #", 1)[0].strip() for line in block.split("```", 1)[0].splitlines()]
+        for block in blocks
+    ]
 
 
 def moto_credentials(endpoint: str) -> dict[str, str]:

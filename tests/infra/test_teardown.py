@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from local.servers import MotoServer
-from tests.infra.fake_cli import Sandbox, make_sandbox, moto_credentials
+from tests.infra.fake_cli import Sandbox, make_sandbox, moto_credentials, readme_blocks
 from tests.infra.harness import Run, run
 
 CIDR = "203.0.113.7/32"
@@ -95,6 +95,13 @@ def test_outputs_show_the_stack_and_how_to_reach_the_app(
     assert f"export KUBECONFIG={kubeconfig}" in lines
     # dev's app is a ClusterIP Service: reached through kubectl port-forward.
     assert "kubectl -n app port-forward svc/app 8080:80      # leave it running" in lines
+    # The README's "Use the stack" shows the same lines.
+    readme = readme_blocks("Use the stack")[0]
+    assert readme[2:] == [
+        "export KUBECONFIG=~/.kube/ecr-eks-lambda-dev.yaml",
+        "kubectl -n app port-forward svc/app 8080:80",
+        next(line for line in lines if line.startswith("curl ")),
+    ]
     assert any(line.startswith("curl -sS -X POST http://127.0.0.1:8080/events ") for line in lines)
     call = sandbox.calls()[-1]
     assert call["argv"] == ["stack", "output", "--json", "--stack", "dev"]
@@ -167,6 +174,7 @@ def test_destroy_of_a_protected_stack_lists_what_and_how_to_unprotect(
         "make up STACK=prod",
         "make destroy STACK=prod",
     ]
+    assert readme_blocks("Tear down")[1] == steps
     for step in steps[:2]:
         pasted = sandbox.shell(step, env=creds)
         assert pasted.returncode == 0, pasted.stderr

@@ -14,7 +14,13 @@ from pathlib import Path
 import pytest
 
 from local.servers import MotoServer
-from tests.infra.fake_cli import Sandbox, make_sandbox, moto_credentials
+from tests.infra.fake_cli import (
+    CALLER_ADDRESS,
+    Sandbox,
+    make_sandbox,
+    moto_credentials,
+    readme_blocks,
+)
 from tests.infra.harness import ROOT
 
 CIDR = "203.0.113.7/32"
@@ -159,9 +165,10 @@ def test_first_up_keeps_state_and_passphrase_outside_the_clone_and_says_where(
 
     # A second run reuses the passphrase.
     before = Path(passfile).read_text()
-    assert sandbox.run("make", "up", "STACK=dev", env=creds).returncode == 0
+    again = sandbox.run("make", "up", "STACK=dev", env=creds)
+    assert again.returncode == 0, again.stderr
+    assert "generated a secrets passphrase" not in again.stderr
     assert Path(passfile).read_text() == before
-    assert "generated a secrets passphrase" not in sandbox.run("make", "up", env=creds).stderr
 
     # `git clean -fdx` in the clone (here: everything in it is untracked) leaves the state.
     for git in (["git", "init", "-q"], ["git", "clean", "-fdxq"]):
@@ -189,14 +196,11 @@ def test_missing_api_cidrs_print_a_command_that_works_when_pasted(
     assert hint == 'make up STACK=dev API_CIDR="$(curl -fsS https://checkip.amazonaws.com)/32"'
 
     # Pasted as printed (curl stands in for checkip), in a shell with nothing else set.
-    curl = sandbox.bin_dir(["aws", "docker", "kubectl", "pulumi"]) / "curl"
-    curl.write_text("#!/bin/bash\necho 198.51.100.23\n")
-    curl.chmod(0o755)
     pasted = sandbox.shell(hint, env=creds)
     assert pasted.returncode == 0, pasted.stderr
     backend, passfile = local_backend(sandbox)
     assert sandbox.fake_state()[backend]["dev"]["config"] == {
-        "clusterPublicAccessCidrs": ["198.51.100.23/32"]
+        "clusterPublicAccessCidrs": [f"{CALLER_ADDRESS}/32"]
     }
     assert sandbox.calls()[-1] == {
         "argv": ["up", "--stack", "dev"],
@@ -204,6 +208,22 @@ def test_missing_api_cidrs_print_a_command_that_works_when_pasted(
         "passfile": passfile,
         "passphrase": "",
     }
+
+
+def test_the_readme_sets_up_with_two_commands_and_the_first_works_when_pasted(
+    sandbox: Sandbox, creds: dict[str, str]
+) -> None:
+    first_screen = readme_blocks("Usage")[0]
+    assert len(first_screen) == 2
+    assert first_screen[0].startswith("make up STACK=dev ")
+    assert first_screen[1] == "make test"
+    pasted = sandbox.shell(first_screen[0], env=creds)
+    assert pasted.returncode == 0, pasted.stderr
+    backend, _ = local_backend(sandbox)
+    assert sandbox.fake_state()[backend]["dev"]["config"] == {
+        "clusterPublicAccessCidrs": [f"{CALLER_ADDRESS}/32"]
+    }
+    assert sandbox.commands()[-1] == "up --stack dev"
 
 
 def test_make_config_before_the_first_up_uses_the_same_backend(
