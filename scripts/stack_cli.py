@@ -456,7 +456,10 @@ def reach_the_app(stack: str, outputs: dict[str, Any]) -> str:
 def cmd_kubeconfig(stack: str, file: str | None) -> int:
     require("kubeconfig", stack)
     pulumi = Pulumi("kubeconfig")
-    text = pulumi.must("stack", "output", "kubeconfig", "--show-secrets", "--stack", stack)
+    raw = pulumi.must("stack", "output", "kubeconfig", "--json", "--show-secrets", "--stack", stack)
+    # A string or an object, depending on the provider: kubectl reads either (JSON is YAML).
+    value = json.loads(raw)
+    text = value if isinstance(value, str) else json.dumps(value, indent=2) + "\n"
     path = Path(file) if file else kubeconfig_path(stack)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

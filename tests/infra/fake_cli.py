@@ -67,6 +67,7 @@ def flag(name):
     return None
 
 stack_name = flag("--stack")
+as_json = "--json" in args
 for switch in ("--non-interactive", "--json", "--show-secrets", "--path"):
     if switch in args:
         args.remove(switch)
@@ -106,7 +107,7 @@ elif args[:2] == ["config", "rm"]:
 elif args[:2] == ["stack", "output"]:
     outputs = stack().get("outputs", {{}})
     value = outputs[args[2]] if len(args) > 2 else outputs
-    print(value if isinstance(value, str) else json.dumps(value))
+    print(json.dumps(value) if as_json or not isinstance(value, str) else value)
 elif args[:2] == ["stack", "export"]:
     print(json.dumps(stack().get("export", {{}})))
 elif args[:1] in (["up"], ["preview"], ["destroy"]):

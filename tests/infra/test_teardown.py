@@ -6,29 +6,13 @@ from __future__ import annotations
 
 import json
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from local.servers import MotoServer
-from tests.infra.fake_cli import Sandbox, make_sandbox, moto_credentials, readme_blocks
+from tests.infra.fake_cli import Sandbox, make_sandbox, readme_blocks
 from tests.infra.harness import Run, run
 
 CIDR = "203.0.113.7/32"
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[MotoServer]:
-    server = MotoServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def creds(moto: MotoServer) -> dict[str, str]:
-    return moto_credentials(moto.endpoint)
 
 
 def deployed(tmp_path: Path, creds: dict[str, str], stack: str) -> tuple[Sandbox, str]:
@@ -78,15 +62,7 @@ def test_outputs_show_the_stack_and_how_to_reach_the_app(
     assert f"outputs: backend {backend} (local" in result.stderr
     assert f"outputs: secrets passphrase file {passfile}" in result.stderr
     shown = dict(line.split(None, 1) for line in result.stdout.split("\n\n")[0].splitlines()[1:])
-    assert set(shown) == {
-        "clusterName",
-        "kubeconfig",
-        "imageRef",
-        "queueUrl",
-        "deadLetterQueueUrl",
-        "functionName",
-        "appEndpoint",
-    }
+    assert set(shown) == set(dev.outputs)
     assert shown["kubeconfig"] == "[secret]"
     assert shown["queueUrl"] == dev.outputs["queueUrl"]
     kubeconfig = sandbox.home / ".kube" / "ecr-eks-lambda-dev.yaml"
@@ -108,16 +84,22 @@ def test_outputs_show_the_stack_and_how_to_reach_the_app(
     assert (call["backend"], call["passfile"]) == (backend, str(passfile))
 
 
-def test_kubeconfig_is_written_privately(tmp_path: Path, creds: dict[str, str]) -> None:
+def test_kubeconfig_is_written_privately(tmp_path: Path, creds: dict[str, str], dev: Run) -> None:
     sandbox, backend = deployed(tmp_path, creds, "dev")
-    sandbox.seed(backend, "dev", outputs={"kubeconfig": "apiVersion: v1\nkind: Config\n"})
-    result = sandbox.run("make", "kubeconfig", "STACK=dev")
-    assert result.returncode == 0, result.stderr
     path = sandbox.home / ".kube" / "ecr-eks-lambda-dev.yaml"
-    assert path.read_text() == "apiVersion: v1\nkind: Config\n\n"
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert f"kubeconfig: wrote {path} (mode 600): export KUBECONFIG={path}" in result.stderr
-    assert sandbox.calls()[-1]["argv"][:4] == ["stack", "output", "kubeconfig", "--show-secrets"]
+    # What the program exports (a JSON string), and an object, which is written as JSON.
+    exported = dev.outputs["kubeconfig"]
+    config = {"apiVersion": "v1", "kind": "Config"}
+    for value in (exported, config):
+        sandbox.seed(backend, "dev", outputs={"kubeconfig": value})
+        result = sandbox.run("make", "kubeconfig", "STACK=dev")
+        assert result.returncode == 0, result.stderr
+        text = path.read_text()
+        assert (text if value is exported else json.loads(text)) == value
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert f"kubeconfig: wrote {path} (mode 600): export KUBECONFIG={path}" in result.stderr
+        assert sandbox.calls()[-1]["argv"][:3] == ["stack", "output", "kubeconfig"]
+        assert "--show-secrets" in sandbox.calls()[-1]["argv"]
 
 
 def test_outputs_of_a_stack_not_in_the_backend_say_which_backend(

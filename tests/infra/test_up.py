@@ -8,17 +8,14 @@ import os
 import re
 import stat
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from local.servers import MotoServer
 from tests.infra.fake_cli import (
     CALLER_ADDRESS,
     Sandbox,
     make_sandbox,
-    moto_credentials,
     readme_blocks,
 )
 from tests.infra.harness import ROOT
@@ -26,21 +23,9 @@ from tests.infra.harness import ROOT
 CIDR = "203.0.113.7/32"
 
 
-@pytest.fixture(scope="module")
-def moto() -> Iterator[MotoServer]:
-    server = MotoServer().start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Sandbox:
     return make_sandbox(tmp_path)
-
-
-@pytest.fixture
-def creds(moto: MotoServer) -> dict[str, str]:
-    return moto_credentials(moto.endpoint)
 
 
 def local_backend(sandbox: Sandbox) -> tuple[str, str]:
