@@ -44,8 +44,6 @@ OLD_LOCAL_STATE = ".pulumi-state"
 CIDRS_KEY = "clusterPublicAccessCidrs"
 PROTECT_KEY = "protectResources"
 CHECKIP = "https://checkip.amazonaws.com"
-# `uname -m` spellings -> the image architectures of nodeArchitecture.
-MACHINE_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 # Resource outputs that are AWS-side deletion protection (aws.eks.Cluster, aws.dynamodb.Table).
 DELETION_PROTECTION_OUTPUTS = ("deletionProtection", "deletionProtectionEnabled")
 
@@ -155,34 +153,40 @@ def builder_platforms() -> list[str] | None:
     return []
 
 
-def docker_problems(node_arch: str) -> list[str]:
+def docker_problems(node_arch: str | None) -> list[str]:
+    """What keeps Docker from building the app image for `node_arch` (None: not known)."""
+    image = "`pulumi up` builds the app image with Docker Buildx"
     if shutil.which("docker") is None:
-        return ["Docker: not installed; `pulumi up` builds the app image with Docker Buildx "
-                "(https://docs.docker.com/engine/install/)"]  # fmt: skip
+        return [f"Docker: not installed; {image} (https://docs.docker.com/engine/install/)"]
     if not _ok("docker", "info"):
-        return ["Docker: `docker info` failed: start the Docker daemon (and check that you may "
-                "use it); `pulumi up` builds the app image with it"]  # fmt: skip
+        return [f"Docker: `docker info` failed: start the daemon (may you use it?); {image}"]
     if not _ok("docker", "buildx", "version"):
-        return ["Docker Buildx: `docker buildx version` failed: install the buildx plugin "
-                "(https://docs.docker.com/go/buildx/)"]  # fmt: skip
+        return [
+            "Docker Buildx: `docker buildx version` failed: install the buildx plugin "
+            "(https://docs.docker.com/go/buildx/)"
+        ]
+    if node_arch is None:
+        return []
     wanted = f"linux/{node_arch}"
     platforms = builder_platforms()
-    if platforms is None or wanted in platforms:
-        return [] if platforms is not None else [
-            "Docker Buildx: `docker buildx inspect --bootstrap` failed, so it is unknown "
-            f"whether the builder can build {wanted}"
-        ]  # fmt: skip
-    machine = platform.machine()
+    if platforms is None:
+        return [
+            "Docker Buildx: `docker buildx inspect --bootstrap` failed, so whether the "
+            f"builder can build {wanted} is unknown"
+        ]
+    if wanted in platforms:
+        return []
     return [
-        f"emulation for {wanted}: the nodes are {node_arch} and this machine is {machine}; "
-        f"the Buildx builder can build {', '.join(platforms) or 'nothing'}. Register QEMU "
-        f"(binfmt_misc): docker run --privileged --rm tonistiigi/binfmt --install {node_arch}"
+        f"emulation for {wanted}: the nodes are {node_arch} and this machine is "
+        f"{platform.machine()}; the Buildx builder can build {', '.join(platforms) or 'nothing'}"
+        f". Register QEMU (binfmt_misc): "
+        f"docker run --privileged --rm tonistiigi/binfmt --install {node_arch}"
     ]
 
 
-def prerequisite_problems(action: str, stack: str, api_cidrs: Sequence[str]) -> tuple[
-    list[str], str, str
-]:  # fmt: skip
+def prerequisite_problems(
+    action: str, stack: str, api_cidrs: Sequence[str]
+) -> tuple[list[str], str, str]:
     """Everything `action` needs that is missing, all of it; the stack's region and the AWS
     identity (empty when not needed or not found)."""
     from components.config import ConfigError
@@ -198,7 +202,7 @@ def prerequisite_problems(action: str, stack: str, api_cidrs: Sequence[str]) -> 
         # whose configuration is still wrong, to fix it).
         return problems, "", ""
     region = stack_file_region(stack)
-    node_arch = "arm64"
+    node_arch: str | None = None
     if action != "destroy":  # destroy works from the state, whatever the config says now
         try:
             facts = stack_facts(stack, api_cidrs)
@@ -225,14 +229,15 @@ def prerequisite_problems(action: str, stack: str, api_cidrs: Sequence[str]) -> 
     return problems, region, identity
 
 
-def require(action: str, stack: str, api_cidrs: Sequence[str] = ()) -> tuple[str, str]:
+def require(action: str, stack: str = "", api_cidrs: Sequence[str] = ()) -> tuple[str, str]:
     """The stack's region and the AWS identity, once nothing `action` needs is missing."""
     problems, region, identity = prerequisite_problems(action, stack, api_cidrs)
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)
+        of = f" of stack {stack}" if stack else ""
         fail(
-            f"`{action}` of stack {stack} needs what is missing below "
-            f"({len(problems)}); nothing was changed:\n{lines}"
+            f"`{action}`{of} needs what is missing below ({len(problems)}); "
+            f"nothing was changed:\n{lines}"
         )
     return region, identity
 
@@ -328,7 +333,6 @@ class Pulumi:
     """The pulumi CLI on the selected backend, announced once."""
 
     def __init__(self, command: str) -> None:
-        self.command = command
         self.backend = select_backend()
         self.env = {**os.environ, **self.backend.env}
         self.exe = shutil.which("pulumi") or "pulumi"
@@ -353,19 +357,14 @@ class Pulumi:
         sys.stderr.flush()
         os.execve(self.exe, [self.exe, *args], self.env)  # noqa: S606
 
-    def select(self, stack: str, *, create: bool) -> None:
-        args = ["stack", "select", stack, "--non-interactive"]
-        if create:
-            args[2:2] = ["--create"]
-            if self.backend.local:
-                args[3:3] = ["--secrets-provider", "passphrase"]
+    def select_or_create(self, stack: str) -> None:
+        args = ["stack", "select", "--create", stack, "--non-interactive"]
+        if self.backend.local:
+            args[3:3] = ["--secrets-provider", "passphrase"]
         result = self.run(*args, capture=True)
         if result.returncode != 0:
             sys.stderr.write(result.stderr)
-            fail(
-                f"no stack {stack} in {self.backend.url}"
-                + ("" if create else f": `make up STACK={stack}` creates it")
-            )
+            fail(f"could not create or select stack {stack} in {self.backend.url} (above)")
 
 
 def say(command: str, message: str) -> None:
@@ -380,7 +379,7 @@ def cmd_up(stack: str, preview: bool, api_cidrs: list[str], extra: list[str]) ->
     region, identity = require(action, stack, api_cidrs)
     pulumi = Pulumi(action)
     say(action, f"{'previewing' if preview else 'deploying'} as {identity} in {region}")
-    pulumi.select(stack, create=True)
+    pulumi.select_or_create(stack)
     if api_cidrs:
         # A list replaces the old one: no stale address stays behind at a higher index.
         pulumi.run("config", "rm", CIDRS_KEY, "--stack", stack, capture=True)
@@ -407,7 +406,7 @@ def cmd_config(stack: str, args: list[str]) -> NoReturn:
     require("config", stack)
     pulumi = Pulumi("config")
     # The stack may not exist yet: the first `config set` comes before the first `up`.
-    pulumi.select(stack, create=True)
+    pulumi.select_or_create(stack)
     pulumi.exec("config", *args, "--stack", stack)
 
 
@@ -505,16 +504,11 @@ def cmd_destroy(stack: str, extra: list[str]) -> NoReturn:
 
 
 def cmd_env() -> int:
-    require_pulumi("env")
+    require("env")
     pulumi = Pulumi("env")
     for key, value in pulumi.backend.env.items():
         print(f"export {key}={shlex.quote(value)}")
     return 0
-
-
-def require_pulumi(command: str) -> None:
-    if shutil.which("pulumi") is None:
-        fail("the Pulumi CLI is not installed: https://www.pulumi.com/docs/iac/download-install/")
 
 
 def split_cidrs(value: str) -> list[str]:

@@ -254,6 +254,15 @@ def test_a_logged_in_backend_is_used_and_named(sandbox: Sandbox, creds: dict[str
     assert sandbox.commands()[1] == "stack select --create dev --non-interactive"
     assert not sandbox.state_dir.exists()
 
+    # PULUMI_BACKEND_URL, as CI sets it for a self-managed backend, comes first.
+    bucket = "s3://team-state?region=eu-west-1"
+    env |= {"PULUMI_BACKEND_URL": bucket, "PULUMI_CONFIG_PASSPHRASE": "team"}
+    result = sandbox.run("make", "up", "STACK=dev", f"API_CIDR={CIDR}", env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"up: backend {bucket} (from PULUMI_BACKEND_URL)" in result.stderr
+    assert sandbox.calls()[-1]["backend"] == bucket
+    assert not sandbox.state_dir.exists()
+
 
 def test_a_given_passphrase_is_used_and_up_passes_extra_args(
     sandbox: Sandbox, creds: dict[str, str]
