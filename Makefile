@@ -4,13 +4,25 @@ STACK ?= dev
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
-up: ## deploy a stack: make up STACK=dev|prod (does its own set-up)
-	scripts/up $(STACK)
+up: ## deploy a stack: make up STACK=dev|prod [API_CIDR=203.0.113.7/32] (does its own set-up)
+	scripts/up $(STACK) $(if $(API_CIDR),--api-cidr '$(API_CIDR)') $(if $(ARGS),-- $(ARGS))
 
 preview: ## preview a stack: make preview STACK=dev|prod
-	scripts/up $(STACK) --preview
+	scripts/up $(STACK) --preview $(if $(API_CIDR),--api-cidr '$(API_CIDR)') $(if $(ARGS),-- $(ARGS))
 
-demo: ## the whole data path on this machine (app -> SQS -> handler), until Ctrl-C
+config: ## pulumi config on a stack, same backend as up: make config STACK=dev ARGS='get KEY'
+	scripts/stack config $(STACK) $(ARGS)
+
+outputs: ## a stack's outputs, and how to use its cluster and reach the app
+	scripts/stack outputs $(STACK)
+
+kubeconfig: ## write a stack's kubeconfig to ~/.kube/ecr-eks-lambda-STACK.yaml (mode 600)
+	scripts/stack kubeconfig $(STACK)
+
+destroy: ## delete a stack's AWS resources (same backend as up; says what is protected)
+	scripts/stack destroy $(STACK) $(if $(ARGS),-- $(ARGS))
+
+demo: ## the data path on this machine, until Ctrl-C (DEMO_ARGS=--fast-redrive: poison to the DLQ in < 1 min)
 	scripts/bootstrap
 	.venv/bin/python -m local.demo $(DEMO_ARGS)
 
@@ -21,4 +33,4 @@ config-docs: ## regenerate Pulumi.yaml's config block and docs/infra.md's table 
 	scripts/bootstrap
 	.venv/bin/python -m components.config.docs
 
-.PHONY: help up preview demo test config-docs
+.PHONY: help up preview config outputs kubeconfig destroy demo test config-docs

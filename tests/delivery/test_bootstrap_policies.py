@@ -154,12 +154,12 @@ def test_the_flow_log_role_is_passed_by_name():
     assert not allows(DEPLOY, "iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/flow-logs")
 
 
-def test_the_pass_role_pattern_names_the_clusters_flow_log_role():
+def test_the_pass_role_pattern_names_the_networks_flow_log_role():
     # Pulumi's auto-name: the logical name, a dash and 7 random characters.
-    source = (ROOT / "components" / "cluster.py").read_text()
+    source = (ROOT / "components" / "network.py").read_text()
     assert 'f"{name}-flow-logs-role"' in source
     pattern = iam_policies.FLOW_LOG_ROLE_PATTERN
-    assert fnmatch.fnmatchcase("cluster-flow-logs-role-1a2b3c4", pattern)
+    assert fnmatch.fnmatchcase("network-flow-logs-role-1a2b3c4", pattern)
     assert not fnmatch.fnmatchcase("cluster-node-role-1a2b3c4", pattern)
 
 

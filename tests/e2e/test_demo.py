@@ -50,11 +50,11 @@ def alive(pid: int) -> bool:
 
 
 class Demo:
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, *args: str) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env.update(LOCAL_ENV, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "local.demo", "--port", str(port)],
+            [sys.executable, "-m", "local.demo", "--port", str(port), *args],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
@@ -90,8 +90,8 @@ def run_demo() -> Iterator[type[Demo]]:
     started: list[Demo] = []
 
     class Tracked(Demo):
-        def __init__(self, port: int) -> None:
-            super().__init__(port)
+        def __init__(self, port: int, *args: str) -> None:
+            super().__init__(port, *args)
             started.append(self)
 
     yield Tracked
@@ -143,6 +143,62 @@ def test_demo_shows_an_event_handled_and_stops_everything(
     while any(alive(pid) for pid in children) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert [pid for pid in children if alive(pid)] == []
+
+
+# The AWS CLI's `sqs send-message`, through boto3: region, endpoint and credentials only from
+# the command line and the environment the pasted line gives it.
+FAKE_AWS = f"""#!{sys.executable}
+import argparse, boto3, json
+parser = argparse.ArgumentParser()
+for name in ("service", "operation"):
+    parser.add_argument(name)
+for option in ("--region", "--endpoint-url", "--queue-url", "--message-body"):
+    parser.add_argument(option, required=True)
+args = parser.parse_args()
+assert (args.service, args.operation) == ("sqs", "send-message")
+sqs = boto3.client("sqs", region_name=args.region, endpoint_url=args.endpoint_url)
+sent = sqs.send_message(QueueUrl=args.queue_url, MessageBody=args.message_body)
+print(json.dumps({{"MessageId": sent["MessageId"]}}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_the_printed_poison_command_fills_the_dlq_within_a_minute_with_fast_redrive(
+    run_demo: type[Demo], tmp_path: Path
+) -> None:
+    demo = run_demo(free_port(), "--fast-redrive")
+    demo.wait_for(r"Press Ctrl-C to stop everything", 40)
+    dev = LocalSettings.from_stack("dev")
+    out = "\n".join(demo.lines)
+    assert f"visibility 5 s, maxReceiveCount {dev.max_receive_count}" in out
+    assert (
+        f"({dev.max_receive_count}) receives, 5 s apart: about {dev.max_receive_count * 5} s"
+        in (out)
+    )
+    start = next(i for i, line in enumerate(demo.lines) if " aws sqs send-message " in line)
+    command = "\n".join(demo.lines[start : start + 3])
+    assert command.startswith("  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws ")
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "aws").write_text(FAKE_AWS)
+    (bin_dir / "aws").chmod(0o755)
+    # A user's shell: none of the local stand-ins' settings, a stack file's region at most.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(PATH=f"{bin_dir}:{env['PATH']}", AWS_DEFAULT_REGION="eu-west-1")
+    sent = subprocess.run(
+        ["bash", "-c", command], env=env, capture_output=True, text=True, timeout=30, check=False
+    )
+    assert sent.returncode == 0, sent.stderr
+    assert "MessageId" in sent.stdout
+
+    started = time.monotonic()
+    demo.wait_for(r"handler \| WARNING invalid event: .* reason=invalid_event field=id", 20)
+    demo.wait_for(r"^dlq +\| 1 message\(s\) in the dead-letter queue$", 60)
+    assert time.monotonic() - started < 60
+    demo.proc.send_signal(signal.SIGINT)
+    assert demo.proc.wait(30) == 0
 
 
 def test_log_lines_are_shown_readably() -> None:

@@ -1,9 +1,14 @@
-"""Fixtures: the whole program run once per stack (the runs are shared by every test file)."""
+"""Fixtures: the whole program run once per stack (the runs are shared by every test file),
+and moto's STS for the make targets run with fake CLIs."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
+from local.servers import MotoServer
+from tests.infra.fake_cli import moto_credentials
 from tests.infra.harness import Run, run
 
 
@@ -31,3 +36,16 @@ def prod() -> Run:
 def stack(request: pytest.FixtureRequest, dev: Run, prod: Run) -> Run:
     """Each test using this runs against both stacks."""
     return dev if request.param == "dev" else prod
+
+
+@pytest.fixture(scope="module")
+def moto_sts() -> Iterator[MotoServer]:
+    """moto's server, for the make targets' AWS credentials check (tests with fake CLIs)."""
+    server = MotoServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def creds(moto_sts: MotoServer) -> dict[str, str]:
+    return moto_credentials(moto_sts.endpoint)
