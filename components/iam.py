@@ -1,0 +1,48 @@
+"""Every IAM role the program creates: under the program's IAM path, with the stack's
+permissions boundary when one is configured.
+
+The CI deploy role (bootstrap/) may create and change roles only under this path and only
+with the boundary attached (docs/delivery.md, "What the program must do"), so every role goes
+through `role()`; none is created with `aws.iam.Role` directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import pulumi
+import pulumi_aws as aws
+
+ROLE_PATH: Final = "/ecr-eks-lambda/"
+"""bootstrap's PROGRAM_PATH: the only path the deploy role may create roles under."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoleSettings:
+    """How every role of the stack is created."""
+
+    permissions_boundary_arn: str | None
+    """The managed policy set as every role's permissions boundary (iamPermissionsBoundaryArn);
+    None: no boundary (a stack deployed by an identity that needs none)."""
+
+
+def role(
+    name: str,
+    assume_role_policy: pulumi.Input[str],
+    settings: RoleSettings,
+    opts: pulumi.ResourceOptions,
+    *,
+    description: str | None = None,
+) -> aws.iam.Role:
+    """An IAM role trusted by `assume_role_policy`, under ROLE_PATH, with the stack's boundary."""
+    return aws.iam.Role(
+        name,
+        aws.iam.RoleArgs(
+            assume_role_policy=assume_role_policy,
+            path=ROLE_PATH,
+            permissions_boundary=settings.permissions_boundary_arn,
+            description=description,
+        ),
+        opts,
+    )
