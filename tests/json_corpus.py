@@ -26,7 +26,13 @@ CORPUS: list[tuple[str, bytes, bool, str]] = [
     ("deep objects", event(nested(50_000)), False, "data"),
     ("deep and unclosed", event('{"x":' + "[" * 50_000), False, "data"),
     ("one level too deep", event(nested(65)), False, "data"),
-    ("deep, arrays of objects", event(nested(65, '[{"a":', "}]")), False, "data"),
+    # data's object, then 32 arrays each holding an object: 65 levels.
+    (
+        "deep, arrays of objects",
+        event('{"x":' + '[{"a":' * 32 + "1" + "}]" * 32 + "}"),
+        False,
+        "data",
+    ),
     # Not JSON although Python reads them.
     ("NaN", event('{"x":NaN}'), True, "data.x"),
     ("Infinity", event('{"x":Infinity}'), True, "data.x"),

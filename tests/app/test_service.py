@@ -131,7 +131,8 @@ def test_probes_openapi_and_unknown_routes(svc):
     assert set(doc["paths"]) >= {"/events", "/healthz", "/readyz", "/metrics", "/openapi.json"}
     event_schema = doc["components"]["schemas"]["Event"]
     assert event_schema["required"] == ["type", "data"]
-    assert set(doc["paths"]["/events"]["post"]["responses"]) >= {"202", "400", "413", "503"}
+    responses = set(doc["paths"]["/events"]["post"]["responses"])
+    assert responses >= {"202", "400", "408", "413", "415", "422", "503"}
     missing = app.get("/nope")
     assert missing.status_code == 404
     assert "error" in missing.json()
