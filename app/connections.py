@@ -242,7 +242,7 @@ def connection_of(request: web.BaseRequest) -> GuardedConnection | None:
 
 class ServerLog(logging.LoggerAdapter):  # type: ignore[type-arg]
     """aiohttp's server logger (`logger=` of its request handler), with a client's errors
-    at INFO: a request its parser refused (framing, header sizes: answered 400 by aiohttp)
+    at INFO: a request its parser refused (framing, header sizes: answered 400 by aiohttp),
     or a body it could not decode. Anything else stays an ERROR with its traceback."""
 
     def __init__(self, metrics: Metrics) -> None:
@@ -253,8 +253,12 @@ class ServerLog(logging.LoggerAdapter):  # type: ignore[type-arg]
         if isinstance(exc_info, HttpProcessingError | web.RequestPayloadError):
             self._metrics.connections_closed.inc(1, "bad_request")
             log.info(
-                "bad request: refused by the HTTP parser",
-                extra={"outcome": "bad_request", "error": str(exc_info).strip()[:300]},
+                "bad request: the connection is closed",
+                extra={
+                    "outcome": "bad_request",
+                    "error": " ".join(str(exc_info).split())[:300],
+                    "aiohttp": str(msg) % args,
+                },
             )
             return
         self.logger.exception(msg, *args, exc_info=exc_info, **kwargs)
