@@ -24,7 +24,14 @@ from app.connections import connection_of
 from app.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from app.metrics import Metrics
 from app.settings import Settings
-from contract import EVENT_ID_ATTRIBUTE, MAX_MESSAGE_BYTES, EventError, NotJsonError, parse_event
+from contract import (
+    EVENT_ID_ATTRIBUTE,
+    MAX_MESSAGE_BYTES,
+    EventError,
+    NotJsonError,
+    parse_event,
+    strict_json,
+)
 
 log = logging.getLogger("app.http")
 
@@ -159,25 +166,14 @@ def _error(
     return _json(status, body, headers)
 
 
-def _bad_text_field(value: Any, path: str = "") -> str | None:
+def _bad_text_field(value: Any) -> str | None:
     # Only called once the serialised body is known to hold such a character.
     """The dotted path of the first key or string SQS would refuse, or None."""
-    if isinstance(value, str):
-        return (path or "$") if _NOT_SQS_TEXT.search(value) else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            child = f"{path}.{key}" if path else str(key)
-            if _NOT_SQS_TEXT.search(str(key)):
-                return child
-            found = _bad_text_field(item, child)
-            if found:
-                return found
-    if isinstance(value, list):
-        for index, item in enumerate(value):
-            found = _bad_text_field(item, f"{path}[{index}]")
-            if found:
-                return found
-    return None
+    return strict_json.find_path(
+        value,
+        lambda v: isinstance(v, str) and _NOT_SQS_TEXT.search(v) is not None,
+        lambda key: _NOT_SQS_TEXT.search(key) is not None,
+    )
 
 
 async def post_event(request: web.Request) -> web.Response:

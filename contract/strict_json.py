@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from collections.abc import Callable
 from typing import Any, Final, NoReturn
 
 # Containers `data` may nest, counting its own object: `{"data": {}}` is depth 1. The
@@ -180,22 +181,32 @@ def _field_of(text: str) -> str:
     is already bounded, so the walk's recursion is too.
     """
     try:
-        return _find_mark(_MARKING_DECODER.decode(text), "") or "$"
+        return find_path(_MARKING_DECODER.decode(text), lambda v: isinstance(v, _Mark)) or "$"
     except ValueError:  # a syntax error after the refused value
         return "$"
 
 
-def _find_mark(value: Any, path: str) -> str | None:
-    if isinstance(value, _Mark):
+def find_path(
+    value: Any,
+    is_bad: Callable[[Any], bool],
+    bad_key: Callable[[str], bool] | None = None,
+    path: str = "",
+) -> str | None:
+    """The path (`data.items[2].price`; `$` for the whole) of the first value for which
+    `is_bad` holds, or of the first key for which `bad_key` does; None when there is none."""
+    if is_bad(value):
         return path or "$"
     if isinstance(value, dict):
         for key, item in value.items():
-            found = _find_mark(item, f"{path}.{key}" if path else key)
+            child = f"{path}.{key}" if path else str(key)
+            if bad_key is not None and bad_key(key):
+                return child
+            found = find_path(item, is_bad, bad_key, child)
             if found:
                 return found
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            found = _find_mark(item, f"{path}[{index}]")
+            found = find_path(item, is_bad, bad_key, f"{path}[{index}]")
             if found:
                 return found
     return None

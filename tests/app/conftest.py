@@ -72,6 +72,21 @@ def start_app(
 drain = read_all_messages
 
 
+def serve_app(
+    moto: MotoServer, tmp_path_factory: pytest.TempPathFactory, name: str, **settings: str
+) -> Iterator[tuple[AppProcess, Any, str]]:
+    """A module fixture's body: the app with these settings on its own queue, killed after."""
+    sqs = moto.client("sqs")
+    url = create_queues(sqs, f"{name}-{free_port()}").url
+    app = start_app(
+        app_env(url, moto.endpoint, **settings), tmp_path_factory.mktemp(name) / "app.log"
+    )
+    try:
+        yield app, sqs, url
+    finally:
+        app.kill()
+
+
 @pytest.fixture(scope="module")
 def moto() -> Iterator[MotoServer]:
     server = MotoServer().start()

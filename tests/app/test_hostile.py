@@ -20,8 +20,8 @@ import pytest
 import requests
 
 from contract import MAX_MESSAGE_BYTES
-from local.servers import MotoServer, create_queues, free_port
-from tests.app.conftest import AppProcess, app_env, drain, start_app
+from local.servers import MotoServer
+from tests.app.conftest import AppProcess, drain, serve_app
 from tests.app.rawhttp import Reply, connect, exchange, post, read_reply
 from tests.json_corpus import CORPUS, event
 
@@ -36,20 +36,14 @@ GOOD = event('{"n":1}')
 
 @pytest.fixture(scope="module")
 def service(moto: MotoServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
-    sqs = moto.client("sqs")
-    url = create_queues(sqs, f"hostile-{free_port()}").url
-    env = app_env(
-        url,
-        moto.endpoint,
+    yield from serve_app(
+        moto,
+        tmp_path_factory,
+        "hostile",
         HEADER_TIMEOUT_SECONDS=str(HEADER_TIMEOUT),
         BODY_TIMEOUT_SECONDS=str(BODY_TIMEOUT),
         KEEPALIVE_TIMEOUT_SECONDS=str(KEEPALIVE_TIMEOUT),
     )
-    app = start_app(env, tmp_path_factory.mktemp("hostile") / "app.log")
-    try:
-        yield app, sqs, url
-    finally:
-        app.kill()
 
 
 @pytest.fixture
@@ -337,22 +331,16 @@ def test_the_whole_corpus_at_once_fails_no_other_clients_event(svc):
 
 @pytest.fixture(scope="module")
 def limited(moto: MotoServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
-    sqs = moto.client("sqs")
-    url = create_queues(sqs, f"limited-{free_port()}").url
-    env = app_env(
-        url,
-        moto.endpoint,
+    yield from serve_app(
+        moto,
+        tmp_path_factory,
+        "limited",
         MAX_CONNECTIONS="16",
         HEADER_TIMEOUT_SECONDS="15",
         BODY_TIMEOUT_SECONDS="10",
         REQUEST_TIMEOUT_SECONDS="5",
         MAX_INFLIGHT_BYTES=str(1024 * 1024),
     )
-    app = start_app(env, tmp_path_factory.mktemp("limited") / "app.log")
-    try:
-        yield app, sqs, url
-    finally:
-        app.kill()
 
 
 def test_at_the_connection_limit_the_longest_stalled_connection_makes_way(limited):
