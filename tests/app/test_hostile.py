@@ -10,10 +10,12 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import resource
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +23,7 @@ import requests
 
 from contract import MAX_MESSAGE_BYTES
 from local.servers import MotoServer
-from tests.app.conftest import AppProcess, drain, serve_app
+from tests.app.conftest import AppProcess, app_env, drain, serve_app, start_app
 from tests.app.rawhttp import Reply, connect, exchange, post, read_reply
 from tests.json_corpus import CORPUS, event
 
@@ -407,6 +409,26 @@ def test_a_compressed_body_reserves_the_whole_read_cap_in_the_body_budget(limite
     assert exchange(app.port, compressed).status == 202
     assert exchange(app.port, post("/events", GOOD)).status == 202
     assert len(drain(sqs, url)) == 2
+
+
+def test_the_open_file_limit_is_raised_to_fit_max_connections(moto, sqs, queue_url, tmp_path):
+    # As a container may start it: a soft limit of 512 under a higher hard limit.
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    assert hard >= 2000, "the test needs a hard limit above MAX_CONNECTIONS + 256"
+    start = (
+        "import resource, runpy; "
+        f"resource.setrlimit(resource.RLIMIT_NOFILE, (512, {hard})); "
+        "runpy.run_module('app', run_name='__main__')"
+    )
+    env = app_env(queue_url, moto.endpoint, MAX_CONNECTIONS="1500")
+    app = start_app(env, tmp_path / "app.log", args=("-c", start))
+    try:
+        limits = Path(f"/proc/{app.proc.pid}/limits").read_text()
+        [line] = [x for x in limits.splitlines() if x.startswith("Max open files")]
+        assert line.split()[3:5] == ["1756", str(hard)]
+        assert app.log_line(message="open-file limit raised")["to"] == 1756
+    finally:
+        app.kill()
 
 
 def test_the_largest_body_still_fits_the_limits(svc):
