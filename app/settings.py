@@ -77,7 +77,7 @@ class Settings:
     # so 1000 fit in the pod's memory with room to spare; past it, the longest-waiting
     # connection without a request in progress is closed to admit the new one, or, when every
     # one has a request in progress, the new one is refused with 503.
-    max_connections: int = 1000
+    max_connections: int = 4000
     log_level: str = "INFO"
     sqs_endpoint_url: str | None = None
 

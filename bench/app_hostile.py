@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -67,12 +68,14 @@ TRICKLE_SECONDS = 1.0
 # The holder: a separate process, so its work is not the benchmark's or the app's.
 
 
-async def _hold_one(port: int, kind: str, stats: Counter[str]) -> None:
+async def _hold_one(
+    port: int, kind: str, stats: Counter[str], trickling: set[asyncio.StreamWriter]
+) -> None:
     while True:
         try:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
         except OSError:
-            stats["connect_errors"] += 1
+            stats["connect errors"] += 1
             await asyncio.sleep(0.1)
             continue
         stats["connects"] += 1
@@ -83,37 +86,38 @@ async def _hold_one(port: int, kind: str, stats: Counter[str]) -> None:
                 b"POST /events HTTP/1.1\r\nHost: app\r\nContent-Type: application/json\r\n"
                 b"Content-Length: 1000\r\n\r\n{"
             )
+        if kind != "idle":
+            trickling.add(writer)
         try:
-            while True:
-                try:
-                    data = await asyncio.wait_for(reader.read(65536), TRICKLE_SECONDS)
-                except TimeoutError:
-                    if kind != "idle":
-                        writer.write(b"a")
-                        await writer.drain()
-                    continue
-                if not data:
-                    break  # the app closed it: reconnect
+            while data := await reader.read(65536):
                 if data.startswith(b"HTTP/1.1 "):
                     stats[f"answered {data[9:12].decode()}"] += 1
         except OSError:
             pass
         finally:
+            trickling.discard(writer)
             writer.close()
         stats["closed by the app"] += 1
 
 
 async def _hold(port: int, count: int) -> None:
     stats: Counter[str] = Counter()
+    trickling: set[asyncio.StreamWriter] = set()
     tasks = [
-        asyncio.create_task(_hold_one(port, KINDS[i % len(KINDS)], stats)) for i in range(count)
+        asyncio.create_task(_hold_one(port, KINDS[i % len(KINDS)], stats, trickling))
+        for i in range(count)
     ]
     while stats["connects"] < count:
         await asyncio.sleep(0.05)
     print("held", flush=True)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    await stop.wait()
+    while not stop.is_set():
+        # One more byte a second on every slow connection, from one timer for all of them.
+        for writer in list(trickling):
+            writer.write(b"a")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), TRICKLE_SECONDS)
     for task in tasks:
         task.cancel()
     print(json.dumps(stats), flush=True)
@@ -153,6 +157,13 @@ def rss_kib(pid: int) -> int:
     return int(match.group(1))
 
 
+def tcp_buffer_kib() -> int:
+    """Kernel memory in TCP socket buffers, machine-wide (/proc/net/sockstat, in pages)."""
+    match = re.search(r"^TCP: .* mem (\d+)$", Path("/proc/net/sockstat").read_text(), re.M)
+    assert match, "no TCP line in /proc/net/sockstat"
+    return int(match.group(1)) * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
 def scrape(base: str) -> dict[str, float]:
     out: dict[str, float] = {}
     for line in requests.get(f"{base}/metrics", timeout=10).text.splitlines():
@@ -160,6 +171,17 @@ def scrape(base: str) -> dict[str, float]:
             name, value = line.rsplit(" ", 1)
             out[name] = float(value)
     return out
+
+
+def open_connections(base: str, target: int) -> int:
+    """The app's open connections once they reach `target` (its own gauge; the scrape's own
+    connection counts too), or after 10 s."""
+    deadline = time.monotonic() + 10
+    while True:
+        count = int(scrape(base).get("app_http_connections_open", 0)) - 1
+        if count >= target or time.monotonic() > deadline:
+            return count
+        time.sleep(0.1)
 
 
 def drive(base: str, clients: int, duration: int, pid: int) -> dict[str, Any]:
@@ -268,16 +290,13 @@ def main() -> None:
         port = int(base.rsplit(":", 1)[1])
         drive(base, args.clients, 2, proc.pid)  # warm-up, not counted
         time.sleep(1)
-        idle_before = rss_kib(proc.pid)
+        idle_before, buffers_before = rss_kib(proc.pid), tcp_buffer_kib()
         holder = Holder(port, args.hostile)
-        time.sleep(3)
-        held_rss = 0
-        for _ in range(10):
-            held_rss = max(held_rss, rss_kib(proc.pid))
-            time.sleep(0.1)
-        held_metrics = scrape(base)
+        held = open_connections(base, args.hostile)
+        held_rss, held_buffers = rss_kib(proc.pid), tcp_buffer_kib()
         holder.stop()
-        per_connection = (held_rss - idle_before) / args.hostile
+        per_connection = (held_rss - idle_before) / held
+        buffers_per_connection = (held_buffers - buffers_before) / held
         counters_before = scrape(base)
         holder_stats: list[dict[str, int]] = []
         for round_number in range(args.repeat):
@@ -288,8 +307,11 @@ def main() -> None:
                     rows.append((kind, drive(base, args.clients, args.duration, proc.pid)))
                     continue
                 holder = Holder(port, args.hostile)
-                time.sleep(1)
-                rows.append((kind, drive(base, args.clients, args.duration, proc.pid)))
+                open_connections(base, args.hostile)
+                holder_cpu = cpu_seconds(holder.proc.pid)
+                row = drive(base, args.clients, args.duration, proc.pid)
+                row["cpu_holder"] = (cpu_seconds(holder.proc.pid) - holder_cpu) / args.duration
+                rows.append((kind, row))
                 holder_stats.append(holder.stop())
         counters_after = scrape(base)
         time.sleep(1)
@@ -306,15 +328,19 @@ def main() -> None:
         f"({', '.join(KINDS)}, a third each)"
     )
     print(
-        f"memory: VmRSS idle {idle_before / 1024:.1f} MiB, with {args.hostile} held "
-        f"{held_rss / 1024:.1f} MiB: {per_connection:.1f} KiB per held connection; "
-        f"open connections then {held_metrics.get('app_http_connections_open', 0):.0f}"
+        f"memory: VmRSS idle {idle_before / 1024:.1f} MiB, with {held} connections held "
+        f"{held_rss / 1024:.1f} MiB: {per_connection:.1f} KiB per held connection; kernel TCP "
+        f"buffers (machine-wide, both ends) +{buffers_per_connection:.1f} KiB per connection"
     )
-    print(f"{'run':<8} {'events/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'CPU app':>7} {'non-202':>7}")
+    print(
+        f"{'run':<8} {'events/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'CPU app':>7} "
+        f"{'holder':>6} {'non-202':>7}"
+    )
     for kind, r in rows:
+        holder_cpu = f"{r['cpu_holder']:.0%}" if "cpu_holder" in r else "-"
         print(
             f"{kind:<8} {r['rate']:>9,.0f} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} "
-            f"{r['cpu']:>7.0%} {r['non_202']:>7}"
+            f"{r['cpu']:>7.0%} {holder_cpu:>6} {r['non_202']:>7}"
         )
     alone = [r for k, r in rows if k == "alone"]
     hostile = [r for k, r in rows if k == "hostile"]

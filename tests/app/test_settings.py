@@ -23,7 +23,7 @@ def test_defaults():
     # "Update the TCP idle timeout for your Network Load Balancer listener").
     assert s.keepalive_timeout_seconds < 60
     assert (s.header_timeout_seconds, s.body_timeout_seconds) == (5, 4)
-    assert s.max_connections == 1000
+    assert s.max_connections == 4000
 
 
 def test_overrides_and_endpoint():
