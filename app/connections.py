@@ -29,11 +29,15 @@ from typing import Any, Final, cast
 from aiohttp import web
 from aiohttp.http import HttpProcessingError
 
+from app import logs
 from app.metrics import Metrics
 
 log = logging.getLogger("app.http")
 
 SWEEP_SECONDS: Final = 0.25
+# Connections closed per turn of the event loop: clients whose deadlines fall together (they
+# connected together) are closed in slices, so requests in progress are not held up.
+SWEEP_BATCH: Final = 32
 # How long a refused connection may take to read its 503 and close before it is reset.
 REFUSED_LINGER_SECONDS: Final = 1.0
 _REFUSED_BODY: Final = b'{"error":"too many connections; nothing was read. Retry later."}'
@@ -86,15 +90,19 @@ class ConnectionGuard:
     def _sweep(self) -> None:
         loop = asyncio.get_running_loop()
         cutoff = loop.time() - self.header_timeout
-        while self._headers:
-            conn, since = next(iter(self._headers.items()))
-            if since > cutoff:
+        delay = SWEEP_SECONDS
+        for _ in range(SWEEP_BATCH):
+            first = next(iter(self._headers.items()), None)
+            if first is None or first[1] > cutoff:
                 break
+            conn = first[0]
             self._drop(conn, "header_timeout")
             conn.close()
-            log.info(
+            logs.log_fields(
+                log,
+                logging.INFO,
                 "client timeout: request headers incomplete",
-                extra={
+                {
                     "outcome": "client_timeout",
                     "phase": "headers",
                     "timeout_seconds": self.header_timeout,
@@ -102,7 +110,9 @@ class ConnectionGuard:
                     "peer": conn.peer(),
                 },
             )
-        self._sweeper = loop.call_later(SWEEP_SECONDS, self._sweep)
+        else:
+            delay = 0  # more may be due: the next slice after whatever else is ready
+        self._sweeper = loop.call_later(delay, self._sweep)
 
     def admit(self, conn: GuardedConnection, now: float) -> bool:
         if self.open >= self.limit:
@@ -252,9 +262,11 @@ class ServerLog(logging.LoggerAdapter):  # type: ignore[type-arg]
     def exception(self, msg: object, *args: object, exc_info: Any = True, **kwargs: Any) -> None:
         if isinstance(exc_info, HttpProcessingError | web.RequestPayloadError):
             self._metrics.connections_closed.inc(1, "bad_request")
-            log.info(
+            logs.log_fields(
+                log,
+                logging.INFO,
                 "bad request: the connection is closed",
-                extra={
+                {
                     "outcome": "bad_request",
                     "error": " ".join(str(exc_info).split())[:300],
                     "aiohttp": str(msg) % args,
