@@ -73,10 +73,11 @@ class Settings:
     body_timeout_seconds: float = 4.0
     # Idle kept-alive connections are closed after this: below NLB_MIN_IDLE_TIMEOUT_SECONDS.
     keepalive_timeout_seconds: float = 50.0
-    # Open connections per process. Each held connection costs ~10-20 KiB (bench/app_hostile.py),
-    # so 1000 fit in the pod's memory with room to spare; past it, the longest-waiting
-    # connection without a request in progress is closed to admit the new one, or, when every
-    # one has a request in progress, the new one is refused with 503.
+    # Open connections per process. A held connection costs the process 6-8 KiB
+    # (bench/app_hostile.py), so 4000 take ~32 MiB, inside the pod's memory beside the body
+    # budget; past it, the longest-waiting connection without a request in progress is closed
+    # to admit the new one, or, when every one has a request in progress, the new one is
+    # refused with 503.
     max_connections: int = 4000
     log_level: str = "INFO"
     sqs_endpoint_url: str | None = None
