@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import resource
 import signal
 import sys
 from typing import Any, Protocol
@@ -25,6 +26,7 @@ from aiohttp import web
 
 from app import logs, sqs
 from app.batcher import Batcher
+from app.connections import ConnectionGuard, ServerLog
 from app.metrics import Metrics
 from app.settings import (
     SQS_CONNECT_TIMEOUT_SECONDS,
@@ -38,6 +40,8 @@ from contract import EVENT_ID_ATTRIBUTE, MAX_MESSAGE_BYTES
 log = logging.getLogger("app")
 
 IDLE_CONNECTIONS_GRACE_SECONDS = 1.0
+# Open files besides client connections: SQS connections, the listener, logs, modules.
+SPARE_FILES = 256
 
 
 async def flush_logs_periodically(handler: logs.BufferedHandler) -> None:
@@ -79,7 +83,9 @@ async def serve(
     )
     batcher.start()
     readiness = Readiness(lambda: sqs.probe(client, settings.queue_url))
-    app = create_app(batcher, metrics, readiness, settings.max_inflight_bytes)
+    app = create_app(
+        batcher, metrics, readiness, settings.max_inflight_bytes, settings.body_timeout_seconds
+    )
     runner = web.AppRunner(
         app,
         access_log=None,  # the middleware writes the one JSON line per request
@@ -87,10 +93,25 @@ async def serve(
         # By the time aiohttp's own shutdown runs, serve() has already waited for every
         # request in progress; this only bounds closing what is left (idle connections).
         shutdown_timeout=IDLE_CONNECTIONS_GRACE_SECONDS,
+        keepalive_timeout=settings.keepalive_timeout_seconds,
+        # After an answer sent before the body was read (408, 413, 415, 503 busy), aiohttp
+        # reads and drops the rest so the client sees the answer, not a reset: this long.
+        lingering_time=settings.body_timeout_seconds,
+        logger=ServerLog(metrics),  # a client's malformed request is INFO, not an ERROR
     )
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port, backlog=1024)
-    await site.start()
+    assert runner.server is not None
+    allow_open_files(settings.max_connections + SPARE_FILES)
+    guard = ConnectionGuard(
+        runner.server,
+        limit=settings.max_connections,
+        header_timeout=settings.header_timeout_seconds,
+        metrics=metrics,
+    )
+    guard.start()
+    # aiohttp's low-level server is the protocol factory (as its TCPSite uses it), inside the
+    # guard; the listener is ours to close.
+    listener = await loop.create_server(guard.protocol, settings.host, settings.port, backlog=1024)
 
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -101,15 +122,18 @@ async def serve(
     readiness.draining = True
     log.info("draining", extra={"delay_seconds": settings.shutdown_delay_seconds})
     await asyncio.sleep(settings.shutdown_delay_seconds)
-    for site in list(runner.sites):
-        await site.stop()  # stop listening
-    # Every request in progress ends by its own deadline (202 or an error), so this wait is
+    listener.close()  # stop listening; the connections stay until runner.cleanup()
+    # Every request in progress ends by its own deadlines (202 or an error), so this wait is
     # bounded; the timeout is a backstop only.
     in_flight_budget = (
-        settings.request_timeout_seconds + SQS_CONNECT_TIMEOUT_SECONDS + SQS_READ_TIMEOUT_SECONDS
+        settings.body_timeout_seconds
+        + settings.request_timeout_seconds
+        + SQS_CONNECT_TIMEOUT_SECONDS
+        + SQS_READ_TIMEOUT_SECONDS
     )
     if not await readiness.wait_idle(in_flight_budget):
         log.warning("requests still in progress", extra={"count": readiness.in_progress})
+    guard.stop()
     await runner.cleanup()  # close the remaining, idle, connections
     await batcher.close()
     await sender.close()
@@ -121,6 +145,22 @@ async def serve(
         },
     )
     flusher.cancel()
+
+
+def allow_open_files(needed: int) -> None:
+    """Raise the soft open-file limit to `needed` where the hard limit allows: containers may
+    start with a soft limit of 1024 (containerd 2's unit no longer sets LimitNOFILE, so the
+    systemd default 1024:524288 applies), too few for MAX_CONNECTIONS."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        log.info("open-file limit raised", extra={"from": soft, "to": target})
+        if target < needed:
+            log.warning(
+                "open-file limit below MAX_CONNECTIONS: accept() may fail before the limit",
+                extra={"limit": target, "needed": needed},
+            )
 
 
 def main() -> None:

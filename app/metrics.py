@@ -130,7 +130,8 @@ class Metrics:
     def __init__(self) -> None:
         self.requests = Counter(
             "app_http_requests_total",
-            "HTTP requests answered, by method, route and status code.",
+            "HTTP requests answered, by method, route and status code (499: the client closed "
+            "the connection before its answer).",
             ("method", "route", "status"),
         )
         self.enqueued = Counter(
@@ -160,6 +161,15 @@ class Metrics:
         self.in_flight = Gauge(
             "app_events_in_flight", "Events accepted over HTTP and not yet answered."
         )
+        # Client connections (app/connections.py).
+        self.connections_open = Gauge("app_http_connections_open", "Client connections open.")
+        self.connections_closed = Counter(
+            "app_http_connections_closed_total",
+            "Client connections the app ended early, by reason: refused (over MAX_CONNECTIONS, "
+            "answered 503), evicted (waiting longest, closed to admit a new one), "
+            "header_timeout, bad_request (refused by the HTTP parser, answered 400).",
+            ("reason",),
+        )
 
     def render(self) -> str:
         metrics: list[_Metric] = [
@@ -171,5 +181,7 @@ class Metrics:
             self.send_seconds,
             self.batch_size,
             self.in_flight,
+            self.connections_open,
+            self.connections_closed,
         ]
         return "\n".join(line for m in metrics for line in m.render()) + "\n"

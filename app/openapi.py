@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from contract import EVENT_ID_ATTRIBUTE, EVENT_SCHEMA, MAX_MESSAGE_BYTES
+from contract import EVENT_ID_ATTRIBUTE, EVENT_SCHEMA, MAX_DATA_DEPTH, MAX_MESSAGE_BYTES
 
 
 def _error(description: str, *, retry_after: bool = False) -> dict[str, Any]:
@@ -62,15 +62,28 @@ def document() -> dict[str, Any]:
                                 }
                             },
                         },
-                        "400": _error("The body is not valid JSON."),
+                        "400": _error(
+                            "The body is not JSON text (RFC 8259: UTF-8, no NaN or Infinity), "
+                            "or its framing is broken."
+                        ),
+                        "408": _error(
+                            "The body did not arrive within the body deadline; the connection "
+                            "is closed."
+                        ),
                         "413": _error(
                             f"The enqueued event would exceed {MAX_MESSAGE_BYTES} bytes."
                         ),
                         "415": _error("The Content-Type is not application/json."),
-                        "422": _error("The event violates the schema; `field` names where."),
+                        "422": _error(
+                            "The event violates the schema or the contract's limits (nesting "
+                            f"deeper than {MAX_DATA_DEPTH} levels inside `data`, duplicate "
+                            "keys, numbers outside an IEEE-754 double, characters SQS refuses); "
+                            "`field` names where."
+                        ),
                         "503": _error(
                             "SQS did not accept the event (unreachable, throttling, "
-                            "shutting down), or the service is busy; nothing was acknowledged. "
+                            "shutting down), or the service is busy (too many bodies or "
+                            "connections in progress); nothing was acknowledged. "
                             "Retry with the same id.",
                             retry_after=True,
                         ),

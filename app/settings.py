@@ -19,6 +19,11 @@ SHUTDOWN_BUDGET_SECONDS = 25
 # A SendMessageBatch call can outlive its events' deadline by at most these.
 SQS_CONNECT_TIMEOUT_SECONDS = 1.0
 SQS_READ_TIMEOUT_SECONDS = 5.0
+# An NLB's TCP idle timeout: 350 s by default, settable from 60 s up. The app ends idle
+# connections before any NLB would, with a FIN the client sees, rather than the NLB dropping
+# the flow silently and resetting the client's next request on it.
+# https://docs.aws.amazon.com/elasticloadbalancing/latest/network/update-idle-timeout.html
+NLB_MIN_IDLE_TIMEOUT_SECONDS = 60
 
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CreateQueue.html
@@ -58,6 +63,22 @@ class Settings:
     # large events within the default 256Mi pod memory limit: beyond it, 503 + Retry-After.
     max_inflight_bytes: int = 32 * 1024 * 1024
     shutdown_delay_seconds: float = 5.0
+    # Client connections (app/connections.py). An NLB passes each client's TCP connection
+    # through to the pod unbuffered, so these are what bounds a slow or hostile client.
+    # A request's headers must be complete within this of its connection being accepted (or,
+    # kept alive, of its first byte): slowloris clients are closed, any real client is done.
+    header_timeout_seconds: float = 5.0
+    # And its body within this of its headers: 256 KiB at 64 KB/s. It counts in the shutdown
+    # budget (below), as a body still arriving at the end of the drain delay delays exit.
+    body_timeout_seconds: float = 4.0
+    # Idle kept-alive connections are closed after this: below NLB_MIN_IDLE_TIMEOUT_SECONDS.
+    keepalive_timeout_seconds: float = 50.0
+    # Open connections per process. A held connection costs the process 6-8 KiB
+    # (bench/app_hostile.py), so 4000 take ~32 MiB, inside the pod's memory beside the body
+    # budget; past it, the longest-waiting connection without a request in progress is closed
+    # to admit the new one, or, when every one has a request in progress, the new one is
+    # refused with 503.
+    max_connections: int = 4000
     log_level: str = "INFO"
     sqs_endpoint_url: str | None = None
 
@@ -161,6 +182,35 @@ class Settings:
                 "a number of seconds 0-15",
                 lambda v: 0 <= v <= 15,
             ),
+            header_timeout_seconds=get(
+                "HEADER_TIMEOUT_SECONDS",
+                float,
+                cls.header_timeout_seconds,
+                "a number of seconds 1-60",
+                lambda v: 1 <= v <= 60,
+            ),
+            body_timeout_seconds=get(
+                "BODY_TIMEOUT_SECONDS",
+                float,
+                cls.body_timeout_seconds,
+                "a number of seconds 1-15",
+                lambda v: 1 <= v <= 15,
+            ),
+            keepalive_timeout_seconds=get(
+                "KEEPALIVE_TIMEOUT_SECONDS",
+                float,
+                cls.keepalive_timeout_seconds,
+                f"a number of seconds 1-{NLB_MIN_IDLE_TIMEOUT_SECONDS - 1} (below the lowest "
+                f"TCP idle timeout an NLB can have, {NLB_MIN_IDLE_TIMEOUT_SECONDS} s)",
+                lambda v: 1 <= v < NLB_MIN_IDLE_TIMEOUT_SECONDS,
+            ),
+            max_connections=get(
+                "MAX_CONNECTIONS",
+                int,
+                cls.max_connections,
+                "an integer 16-100000",
+                lambda v: 16 <= v <= 100_000,
+            ),
             log_level=get(
                 "LOG_LEVEL",
                 str.upper,
@@ -170,16 +220,21 @@ class Settings:
             ),
             sqs_endpoint_url=endpoint or None,
         )
-        # Worst case after SIGTERM: the delay, then an event accepted at its very end waits
-        # out its deadline, and the call it is in runs to the SQS client's timeouts.
+        # Worst case after SIGTERM: the delay, then a request whose headers arrive at its very
+        # end takes its whole body deadline, its event waits out its deadline, and the call it
+        # is in runs to the SQS client's timeouts.
         call = SQS_CONNECT_TIMEOUT_SECONDS + SQS_READ_TIMEOUT_SECONDS
         allowed = SHUTDOWN_BUDGET_SECONDS - call
-        worst_case = settings.shutdown_delay_seconds + settings.request_timeout_seconds
+        worst_case = (
+            settings.shutdown_delay_seconds
+            + settings.body_timeout_seconds
+            + settings.request_timeout_seconds
+        )
         if worst_case > allowed:
             problems.append(
-                f"SHUTDOWN_DELAY_SECONDS + REQUEST_TIMEOUT_SECONDS = {worst_case:g} is too long: "
-                f"allowed at most {allowed:g} so the pod exits within "
-                f"{SHUTDOWN_BUDGET_SECONDS} s of SIGTERM"
+                "SHUTDOWN_DELAY_SECONDS + BODY_TIMEOUT_SECONDS + REQUEST_TIMEOUT_SECONDS = "
+                f"{worst_case:g} is too long: allowed at most {allowed:g} so the pod exits "
+                f"within {SHUTDOWN_BUDGET_SECONDS} s of SIGTERM"
             )
         if problems:
             raise SettingsError(problems)

@@ -20,10 +20,18 @@ from aiohttp import web
 
 from app import logs, openapi
 from app.batcher import Publisher, SendError, entry_size
+from app.connections import connection_of
 from app.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from app.metrics import Metrics
 from app.settings import Settings
-from contract import EVENT_ID_ATTRIBUTE, MAX_MESSAGE_BYTES, EventError, parse_event
+from contract import (
+    EVENT_ID_ATTRIBUTE,
+    MAX_MESSAGE_BYTES,
+    EventError,
+    NotJsonError,
+    parse_event,
+    strict_json,
+)
 
 log = logging.getLogger("app.http")
 
@@ -33,6 +41,9 @@ READINESS_TIMEOUT_SECONDS: Final = 3.0
 # aiohttp refuses bodies above this before reading them; a compact re-serialisation can be
 # smaller than what was posted, so allow some whitespace before the exact size check.
 MAX_REQUEST_BYTES: Final = 2 * MAX_MESSAGE_BYTES
+# Not an HTTP answer: what the metrics and the log record for a request whose client closed
+# the connection before it could be answered (nginx's convention), so it is no 5xx.
+CLIENT_CLOSED: Final = 499
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # Characters SQS accepts in a message; anything else is refused with InvalidMessageContents.
@@ -129,6 +140,7 @@ class BodyBudget:
 
 PUBLISHER: Final = web.AppKey("publisher", Publisher)
 BODY_BUDGET: Final = web.AppKey("body_budget", BodyBudget)
+BODY_TIMEOUT: Final = web.AppKey("body_timeout", float)
 METRICS: Final = web.AppKey("metrics", Metrics)
 READINESS: Final = web.AppKey("readiness", Readiness)
 
@@ -154,25 +166,14 @@ def _error(
     return _json(status, body, headers)
 
 
-def _bad_text_field(value: Any, path: str = "") -> str | None:
+def _bad_text_field(value: Any) -> str | None:
     # Only called once the serialised body is known to hold such a character.
     """The dotted path of the first key or string SQS would refuse, or None."""
-    if isinstance(value, str):
-        return (path or "$") if _NOT_SQS_TEXT.search(value) else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            child = f"{path}.{key}" if path else str(key)
-            if _NOT_SQS_TEXT.search(str(key)):
-                return child
-            found = _bad_text_field(item, child)
-            if found:
-                return found
-    if isinstance(value, list):
-        for index, item in enumerate(value):
-            found = _bad_text_field(item, f"{path}[{index}]")
-            if found:
-                return found
-    return None
+    return strict_json.find_path(
+        value,
+        lambda v: isinstance(v, str) and _NOT_SQS_TEXT.search(v) is not None,
+        lambda key: _NOT_SQS_TEXT.search(key) is not None,
+    )
 
 
 async def post_event(request: web.Request) -> web.Response:
@@ -184,6 +185,9 @@ async def post_event(request: web.Request) -> web.Response:
         )
     budget = request.app[BODY_BUDGET]
     reserved = min(request.content_length or MAX_REQUEST_BYTES, MAX_REQUEST_BYTES)
+    if request.headers.get("Content-Encoding"):
+        # aiohttp decompresses up to the read cap whatever the compressed length says.
+        reserved = MAX_REQUEST_BYTES
     if not budget.reserve(reserved):
         request["error"] = f"{budget.in_use} bytes of request bodies in progress"
         request.app[METRICS].failed.inc(1, "busy")
@@ -200,15 +204,24 @@ async def post_event(request: web.Request) -> web.Response:
 
 async def _accept_event(request: web.Request) -> web.Response:
     try:
-        raw = await request.read()
+        raw = await _read_body(request)
     except web.HTTPRequestEntityTooLarge:
         return _error(413, f"body is over {MAX_REQUEST_BYTES} bytes", field="$")
+    except TimeoutError:
+        timeout = request.app[BODY_TIMEOUT]
+        request["outcome"] = "client_timeout"
+        request["error"] = f"body incomplete after {timeout:g} s"
+        response = _error(408, f"the body did not arrive within {timeout:g} s", field="$")
+        response.force_close()  # the rest of the body would be read as the next request
+        return response
+    except web.RequestPayloadError as exc:  # chunked framing or Content-Encoding broken
+        response = _error(400, f"the body could not be read ({exc.__cause__ or exc})", field="$")
+        response.force_close()
+        return response
     try:
-        obj = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return _error(400, f"body is not valid JSON ({exc})", field="$")
-    try:
-        event = parse_event(obj) if isinstance(obj, dict) else parse_event(raw)
+        event = parse_event(raw)
+    except NotJsonError as exc:
+        return _error(400, exc.message, field=exc.field)
     except EventError as exc:
         return _error(422, exc.message, field=exc.field)
     request["event_id"] = event.id
@@ -218,7 +231,7 @@ async def _accept_event(request: web.Request) -> web.Response:
             422,
             "contains characters SQS does not accept (allowed: tab, CR, LF, U+0020-U+D7FF, "
             "U+E000-U+FFFD, U+10000-U+10FFFF; no unpaired surrogates)",
-            field=_bad_text_field(obj) or "$",
+            field=_bad_text_field(json.loads(body)) or "$",
             event_id=event.id,
         )
     size = entry_size(event.id, body, EVENT_ID_ATTRIBUTE)
@@ -235,6 +248,15 @@ async def _accept_event(request: web.Request) -> web.Response:
         request["error"] = exc.message  # the details go to the log, not to the client
         return _error(exc.status, exc.public, event_id=event.id)
     return _json(202, {"id": event.id})
+
+
+async def _read_body(request: web.Request) -> bytes:
+    """The whole body, within the body deadline (a body that came with its headers, the
+    usual case, needs no timer)."""
+    if request.content.is_eof():
+        return await request.read()
+    async with asyncio.timeout(request.app[BODY_TIMEOUT]):
+        return await request.read()
 
 
 async def healthz(_: web.Request) -> web.Response:
@@ -265,41 +287,58 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = given if _REQUEST_ID.match(given) else _next_request_id()
     readiness = request.app[READINESS]
     readiness.request_started()
+    connection = connection_of(request)
+    if connection is not None:
+        connection.request_started()  # headers complete: off the header deadline
     try:
         response = await handler(request)
     except web.HTTPException as exc:
         response = _error(exc.status, exc.reason)
+    except ConnectionError:
+        if not _client_gone(request):
+            log.exception("unhandled error", extra={"request_id": request_id})
+        response = _error(500, "internal error")
     except Exception:
         log.exception("unhandled error", extra={"request_id": request_id})
         response = _error(500, "internal error")
     finally:
         readiness.request_finished()
+        if connection is not None:
+            connection.request_finished()
     response.headers["X-Request-Id"] = request_id
     if readiness.draining:
         # Clients must not reuse this connection: the listener closes after the drain delay,
         # and a request sent on a kept-alive connection at that moment would go unanswered.
         response.force_close()
+    status = response.status
+    if _client_gone(request):
+        # A client's network trouble or impatience, not the app's failure: no 5xx anywhere.
+        request["outcome"] = "client_closed"
+        request["unsent_status"] = status
+        status = CLIENT_CLOSED
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else "other"
     app_metrics = request.app[METRICS]
-    app_metrics.requests.inc(1, request.method, route, str(response.status))
-    if route in _QUIET_ROUTES and response.status < 400:
+    app_metrics.requests.inc(1, request.method, route, str(status))
+    if route in _QUIET_ROUTES and status < 400:
         return response  # kubelet probes and scrapes would drown the log
     fields: dict[str, Any] = {
         "request_id": request_id,
         "method": request.method,
         "path": request.path,
-        "status": response.status,
+        "status": status,
         "duration_ms": round((time.perf_counter() - started) * 1000, 3),
     }
-    if "event_id" in request:
-        fields["event_id"] = request["event_id"]
-    if "error" in request:
-        fields["error"] = request["error"]
-    logs.log_fields(
-        log, logging.WARNING if response.status >= 500 else logging.INFO, "request", fields
-    )
+    for key in ("event_id", "outcome", "unsent_status", "error"):
+        if key in request:
+            fields[key] = request[key]
+    logs.log_fields(log, logging.WARNING if status >= 500 else logging.INFO, "request", fields)
     return response
+
+
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 def create_app(
@@ -307,10 +346,12 @@ def create_app(
     metrics_: Metrics,
     readiness: Readiness,
     max_inflight_bytes: int = Settings.max_inflight_bytes,
+    body_timeout: float = Settings.body_timeout_seconds,
 ) -> web.Application:
     app = web.Application(middlewares=[observe], client_max_size=MAX_REQUEST_BYTES)
     app[PUBLISHER] = publisher
     app[BODY_BUDGET] = BodyBudget(max_inflight_bytes)
+    app[BODY_TIMEOUT] = body_timeout
     app[METRICS] = metrics_
     app[READINESS] = readiness
     app.router.add_post("/events", post_event)

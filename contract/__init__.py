@@ -9,14 +9,18 @@ from contract.event import (
     MAX_MESSAGE_BYTES,
     Event,
     EventError,
+    NotJsonError,
     parse_event,
 )
+from contract.strict_json import MAX_DATA_DEPTH
 
 __all__ = [
     "EVENT_ID_ATTRIBUTE",
     "EVENT_SCHEMA",
+    "MAX_DATA_DEPTH",
     "MAX_MESSAGE_BYTES",
     "Event",
     "EventError",
+    "NotJsonError",
     "parse_event",
 ]

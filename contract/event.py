@@ -15,6 +15,8 @@ from typing import Any, Final
 
 import fastjsonschema
 
+from contract import strict_json
+
 # Generated from EVENT_SCHEMA below (a test keeps the two in step).
 from contract._validator import validate as _validate
 
@@ -67,6 +69,10 @@ class EventError(ValueError):
         self.message = message
 
 
+class NotJsonError(EventError):
+    """The body is not JSON text (RFC 8259), as opposed to JSON that is not a valid event."""
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     id: str
@@ -78,7 +84,8 @@ class Event:
         body: dict[str, Any] = {"id": self.id, "type": self.type, "data": self.data}
         if self.occurred_at is not None:
             body["occurred_at"] = self.occurred_at
-        return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+        # allow_nan=False: never NaN or Infinity, which are not JSON, whatever a fork puts in data.
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def _field_of(exc: fastjsonschema.JsonSchemaValueException) -> str:
@@ -95,19 +102,26 @@ def _field_of(exc: fastjsonschema.JsonSchemaValueException) -> str:
     return ".".join(path) or "$"
 
 
+def _decode(raw: str | bytes) -> Any:
+    """Strict RFC 8259 JSON within the contract's limits (contract/strict_json.py)."""
+    try:
+        return strict_json.loads(raw)
+    except strict_json.JsonRejected as exc:
+        error = NotJsonError if exc.not_json else EventError
+        raise error(exc.field, exc.message) from None
+
+
 def parse_event(raw: str | bytes | dict[str, Any], *, require_id: bool = False) -> Event:
     """Validate `raw` (JSON text or an already-decoded object) and return the Event.
+
+    JSON text is decoded strictly (`strict_json`): not JSON raises `NotJsonError`; NaN,
+    Infinity, numbers beyond a double, duplicate keys and nesting deeper than
+    `MAX_DATA_DEPTH` inside `data` are refused too, so producer and consumer agree.
 
     A missing id is generated (uuid4) unless `require_id` is set, which the consumer uses:
     every enqueued event already has one.
     """
-    if isinstance(raw, dict):
-        obj: Any = raw
-    else:
-        try:
-            obj = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise EventError("$", f"body is not valid JSON ({exc})") from None
+    obj: Any = raw if isinstance(raw, dict) else _decode(raw)
     try:
         obj = _validate(obj)
     except fastjsonschema.JsonSchemaValueException as exc:

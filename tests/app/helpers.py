@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
 import local.stack
-from local.servers import LOCAL_ENV, free_port, read_all_messages
+from local.servers import LOCAL_ENV, MotoServer, create_queues, free_port, read_all_messages
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,3 +71,18 @@ def start_app(
 
 
 drain = read_all_messages
+
+
+def serve_app(
+    moto: MotoServer, tmp_path_factory: pytest.TempPathFactory, name: str, **settings: str
+) -> Iterator[tuple[AppProcess, Any, str]]:
+    """A module fixture's body: the app with these settings on its own queue, killed after."""
+    sqs = moto.client("sqs")
+    url = create_queues(sqs, f"{name}-{free_port()}").url
+    app = start_app(
+        app_env(url, moto.endpoint, **settings), tmp_path_factory.mktemp(name) / "app.log"
+    )
+    try:
+        yield app, sqs, url
+    finally:
+        app.kill()

@@ -11,19 +11,13 @@ import pytest
 import requests
 
 from contract import EVENT_ID_ATTRIBUTE, MAX_MESSAGE_BYTES, parse_event
-from local.servers import MotoServer, create_queues, free_port
-from tests.app.helpers import AppProcess, app_env, drain, start_app
+from local.servers import MotoServer
+from tests.app.helpers import AppProcess, drain, serve_app
 
 
 @pytest.fixture(scope="module")
 def service(moto: MotoServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
-    sqs = moto.client("sqs")
-    url = create_queues(sqs, f"service-{free_port()}").url
-    app = start_app(app_env(url, moto.endpoint), tmp_path_factory.mktemp("app") / "app.log")
-    try:
-        yield app, sqs, url
-    finally:
-        app.kill()
+    yield from serve_app(moto, tmp_path_factory, "service")
 
 
 @pytest.fixture
@@ -131,7 +125,8 @@ def test_probes_openapi_and_unknown_routes(svc):
     assert set(doc["paths"]) >= {"/events", "/healthz", "/readyz", "/metrics", "/openapi.json"}
     event_schema = doc["components"]["schemas"]["Event"]
     assert event_schema["required"] == ["type", "data"]
-    assert set(doc["paths"]["/events"]["post"]["responses"]) >= {"202", "400", "413", "503"}
+    responses = set(doc["paths"]["/events"]["post"]["responses"])
+    assert responses >= {"202", "400", "408", "413", "415", "422", "503"}
     missing = app.get("/nope")
     assert missing.status_code == 404
     assert "error" in missing.json()

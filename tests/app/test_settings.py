@@ -18,7 +18,12 @@ def test_defaults():
     assert (s.host, s.port) == ("0.0.0.0", 8080)
     assert s.queue_url == QUEUE
     assert s.sqs_endpoint_url is None
-    assert s.shutdown_delay_seconds + s.request_timeout_seconds <= 19
+    assert s.shutdown_delay_seconds + s.body_timeout_seconds + s.request_timeout_seconds <= 19
+    # Idle connections end before an NLB's: its TCP idle timeout is at least 60 s (AWS docs,
+    # "Update the TCP idle timeout for your Network Load Balancer listener").
+    assert s.keepalive_timeout_seconds < 60
+    assert (s.header_timeout_seconds, s.body_timeout_seconds) == (5, 4)
+    assert s.max_connections == 4000
 
 
 def test_overrides_and_endpoint():
@@ -31,12 +36,18 @@ def test_overrides_and_endpoint():
             "BATCH_MAX_WAIT_MS": "0",
             "MAX_CONCURRENT_SENDS": "8",
             "LOG_LEVEL": "debug",
+            "HEADER_TIMEOUT_SECONDS": "2.5",
+            "BODY_TIMEOUT_SECONDS": "3",
+            "KEEPALIVE_TIMEOUT_SECONDS": "59",
+            "MAX_CONNECTIONS": "64",
             "AWS_ENDPOINT_URL": "http://127.0.0.1:4566",
             "AWS_ENDPOINT_URL_SQS": "http://127.0.0.1:4567",
         }
     )
     assert (s.region, s.port, s.host, s.batch_max_wait_ms) == ("eu-west-2", 9000, "127.0.0.1", 0)
     assert (s.max_concurrent_sends, s.log_level) == (8, "DEBUG")
+    assert (s.header_timeout_seconds, s.body_timeout_seconds) == (2.5, 3)
+    assert (s.keepalive_timeout_seconds, s.max_connections) == (59, 64)
     assert s.sqs_endpoint_url == "http://127.0.0.1:4567"  # the service-specific one wins
 
 
@@ -64,9 +75,24 @@ def test_overrides_and_endpoint():
         ({"SHUTDOWN_DELAY_SECONDS": "16"}, ["SHUTDOWN_DELAY_SECONDS='16' is invalid"]),
         ({"LOG_LEVEL": "loud"}, ["LOG_LEVEL='loud' is invalid: allowed one of DEBUG, INFO"]),
         ({"AWS_ENDPOINT_URL_SQS": "127.0.0.1:4566"}, ["AWS_ENDPOINT_URL_SQS/AWS_ENDPOINT_URL="]),
+        ({"HEADER_TIMEOUT_SECONDS": "0"}, ["HEADER_TIMEOUT_SECONDS='0' is invalid: allowed"]),
+        ({"HEADER_TIMEOUT_SECONDS": "61"}, ["HEADER_TIMEOUT_SECONDS='61' is invalid"]),
+        ({"BODY_TIMEOUT_SECONDS": "0.5"}, ["BODY_TIMEOUT_SECONDS='0.5' is invalid: allowed"]),
+        (
+            {"KEEPALIVE_TIMEOUT_SECONDS": "60"},
+            ["KEEPALIVE_TIMEOUT_SECONDS='60' is invalid: allowed a number of seconds 1-59"],
+        ),
+        ({"MAX_CONNECTIONS": "8"}, ["MAX_CONNECTIONS='8' is invalid: allowed an integer 16-"]),
         (
             {"SHUTDOWN_DELAY_SECONDS": "10", "REQUEST_TIMEOUT_SECONDS": "10"},
-            ["SHUTDOWN_DELAY_SECONDS + REQUEST_TIMEOUT_SECONDS = 20 is too long"],
+            [
+                "SHUTDOWN_DELAY_SECONDS + BODY_TIMEOUT_SECONDS + REQUEST_TIMEOUT_SECONDS = 24 "
+                "is too long: allowed at most 19"
+            ],
+        ),
+        (
+            {"BODY_TIMEOUT_SECONDS": "5"},
+            ["SHUTDOWN_DELAY_SECONDS + BODY_TIMEOUT_SECONDS + REQUEST_TIMEOUT_SECONDS = 20"],
         ),
     ],
 )

@@ -12,6 +12,7 @@ from handlers import consumer
 from local.lambda_context import LocalLambdaContext
 from tests.handler import sqs_events as sqs
 from tests.handler.helpers import Applied, Logs, emf
+from tests.json_corpus import CORPUS
 
 # A killed or misconfigured invocation adds no metrics before Powertools flushes them.
 NO_METRICS = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
@@ -70,6 +71,31 @@ def test_all_bad_records_are_each_reported_with_the_reason(table, applied, logs:
     assert metrics["FailedRecords"] == 5
     assert metrics["InvalidRecords"] == 5
     assert metrics["ProcessedRecords"] == 0
+
+
+def test_hostile_bodies_are_invalid_events_and_the_rest_of_the_batch_is_applied(
+    table, applied: Applied, logs: Logs
+):
+    # The app's own corpus (tests/json_corpus.py), as SQS would carry it: text. Bodies that
+    # are not UTF-8 cannot be SQS message bodies at all.
+    fields = {}
+    records = [sqs.good("before")]
+    for name, body, _, field in CORPUS:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        fields[name] = field
+        records.append(sqs.record(text, message_id=name))
+    records.append(sqs.good("after"))
+
+    response = invoke(sqs.event(*records))
+
+    assert failures(response) == list(fields)
+    assert applied.ids == ["before", "after"]
+    rejected = {line["message_id"]: line for line in logs.with_reason("invalid_event")}
+    assert {name: line["field"] for name, line in rejected.items()} == fields
+    assert not logs.with_reason("processing_error")
 
 
 def test_mixed_batch_reports_only_the_poison_record(table, applied: Applied, logs: Logs):
