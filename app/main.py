@@ -33,7 +33,7 @@ from app.settings import (
     SettingsError,
 )
 from app.web import Readiness, create_app
-from contract import EVENT_ID_ATTRIBUTE, MAX_MESSAGE_BYTES
+from contract import MAX_MESSAGE_BYTES
 
 log = logging.getLogger("app")
 
@@ -55,13 +55,18 @@ class Sender(Protocol):
 
 
 async def serve(
-    settings: Settings, log_handler: logs.BufferedHandler, sender: Sender | None = None
+    settings: Settings,
+    log_handler: logs.BufferedHandler,
+    sender: Sender | None = None,
+    metrics: Metrics | None = None,
 ) -> None:
+    """Serve until SIGTERM. A fork may pass its own sender (bench/boto3_app.py) and its own
+    Metrics (a subclass with metrics of its own)."""
     loop = asyncio.get_running_loop()
     flusher = loop.create_task(flush_logs_periodically(log_handler))
     session = sqs.make_session(settings)
     client = sqs.make_client(settings, session)
-    metrics = Metrics()
+    metrics = metrics or Metrics()
     if sender is None:
         sender = sqs.BatchSender(
             session, client, settings.queue_url, max_connections=settings.max_concurrent_sends
@@ -69,7 +74,6 @@ async def serve(
     batcher = Batcher(
         sender.send,
         metrics,
-        attribute_name=EVENT_ID_ATTRIBUTE,
         max_batch_bytes=MAX_MESSAGE_BYTES,
         max_in_flight=settings.max_concurrent_sends,
         max_wait=settings.batch_max_wait_ms / 1000,
@@ -116,7 +120,7 @@ async def serve(
     log.info(
         "stopped",
         extra={
-            "events_enqueued": int(metrics.enqueued.value()),
+            "events_enqueued": int(metrics.value("app_events_enqueued_total")),
             "unsettled": batcher.unsettled,
         },
     )

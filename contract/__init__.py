@@ -3,20 +3,27 @@
 Defined once here; the app image and the Lambda bundle both ship this package.
 """
 
-from contract.event import (
-    EVENT_ID_ATTRIBUTE,
-    EVENT_SCHEMA,
+from contract.event import EVENT_SCHEMA, Event, EventError, parse_event
+from contract.message import (
+    ATTRIBUTES,
+    EVENT_ID,
+    MAX_MESSAGE_ATTRIBUTES,
     MAX_MESSAGE_BYTES,
-    Event,
-    EventError,
-    parse_event,
+    Message,
+    MessageAttribute,
+    message_size,
 )
 
 __all__ = [
-    "EVENT_ID_ATTRIBUTE",
+    "ATTRIBUTES",
+    "EVENT_ID",
     "EVENT_SCHEMA",
+    "MAX_MESSAGE_ATTRIBUTES",
     "MAX_MESSAGE_BYTES",
     "Event",
     "EventError",
+    "Message",
+    "MessageAttribute",
+    "message_size",
     "parse_event",
 ]

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from contract import EVENT_ID_ATTRIBUTE, Event
+from contract import EVENT_ID, Event
 from handlers import consumer
 from local.poller import (
     Invocation,
@@ -57,7 +57,7 @@ def send_event(sqs: Any, url: str, event_id: str) -> None:
     sqs.send_message(
         QueueUrl=url,
         MessageBody=Event(id=event_id, type="order.created", data={"n": 1}).to_json(),
-        MessageAttributes={EVENT_ID_ATTRIBUTE: {"DataType": "String", "StringValue": event_id}},
+        MessageAttributes={EVENT_ID.name: {"DataType": "String", "StringValue": event_id}},
     )
 
 
@@ -98,7 +98,7 @@ def test_event_has_the_exact_aws_sqs_record_shape(sqs, queues: Queues):
         QueueUrl=queues.url,
         MessageBody="hello",
         MessageAttributes={
-            EVENT_ID_ATTRIBUTE: {"DataType": "String", "StringValue": "e-1"},
+            EVENT_ID.name: {"DataType": "String", "StringValue": "e-1"},
             "blob": {"DataType": "Binary", "BinaryValue": b"\x00\x01"},
         },
     )
@@ -131,7 +131,7 @@ def test_event_has_the_exact_aws_sqs_record_shape(sqs, queues: Queues):
         "ApproximateFirstReceiveTimestamp",
     } <= set(record["attributes"])
     assert record["attributes"]["ApproximateReceiveCount"] == "1"
-    assert record["messageAttributes"][EVENT_ID_ATTRIBUTE] == {
+    assert record["messageAttributes"][EVENT_ID.name] == {
         "stringValue": "e-1",
         "stringListValues": [],
         "binaryListValues": [],
