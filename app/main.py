@@ -66,7 +66,7 @@ async def serve(
     flusher = loop.create_task(flush_logs_periodically(log_handler))
     session = sqs.make_session(settings)
     client = sqs.make_client(settings, session)
-    metrics = metrics or Metrics()
+    metrics = Metrics() if metrics is None else metrics
     if sender is None:
         sender = sqs.BatchSender(
             session, client, settings.queue_url, max_connections=settings.max_concurrent_sends
