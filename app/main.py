@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 import uvloop
@@ -127,7 +128,11 @@ async def serve(
     flusher.cancel()
 
 
-def main() -> None:
+def main(
+    run: Callable[[Settings, logs.BufferedHandler], Coroutine[Any, Any, None]] = serve,
+) -> None:
+    """Settings, logging and the event loop around `run` (`serve`, or a fork's function that
+    calls `serve` with its own sender or metrics, as bench/*_app.py do)."""
     try:
         settings = Settings.from_env(os.environ)
     except SettingsError as exc:
@@ -137,6 +142,6 @@ def main() -> None:
     try:
         # uvloop's event loop costs less CPU per request than asyncio's; the app is CPU-bound.
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(serve(settings, log_handler))
+            runner.run(run(settings, log_handler))
     finally:
         log_handler.flush_now()

@@ -17,7 +17,6 @@ re-executes itself there:
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import subprocess
@@ -27,10 +26,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import uvloop
 
 from app import logs
-from app.main import serve
+from app.main import main, serve
 from app.settings import SQS_CONNECT_TIMEOUT_SECONDS, SQS_READ_TIMEOUT_SECONDS, Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,18 +88,8 @@ async def run(settings: Settings, log_handler: logs.BufferedHandler) -> None:
         await serve(settings, log_handler, AiobotocoreSender(client, settings.queue_url))
 
 
-def main() -> None:
+if __name__ == "__main__":
     if Path(sys.prefix).resolve() != ENVIRONMENT.resolve():
         python = environment_python()
         os.execv(python, [python, __file__, *sys.argv[1:]])
-    settings = Settings.from_env(os.environ)
-    log_handler = logs.configure(settings.log_level)
-    try:
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(run(settings, log_handler))
-    finally:
-        log_handler.flush_now()
-
-
-if __name__ == "__main__":
-    main()
+    main(run)

@@ -11,18 +11,15 @@ implementation (docs/app.md).
 
 from __future__ import annotations
 
-import asyncio
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import uvloop
 from prometheus_client.metrics import MetricWrapperBase
 
 from app import logs
-from app.main import serve
+from app.main import main, serve
 from app.metrics import Metrics
 from app.settings import Settings
 
@@ -51,15 +48,9 @@ class NoMetrics(Metrics):
                 setattr(self, name, _Ignored())
 
 
-def main() -> None:
-    settings = Settings.from_env(os.environ)
-    log_handler = logs.configure(settings.log_level)
-    try:
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(serve(settings, log_handler, metrics=NoMetrics()))
-    finally:
-        log_handler.flush_now()
+async def run(settings: Settings, log_handler: logs.BufferedHandler) -> None:
+    await serve(settings, log_handler, metrics=NoMetrics())
 
 
 if __name__ == "__main__":
-    main()
+    main(run)
