@@ -232,6 +232,8 @@ def run(kind: str, clients: int, duration: int, fauxqs: FauxqsServer, sqs: Any) 
         children.ru_utime + children.ru_stime
     )
     in_queue = queue_ids(sqs, url)
+    # So that fauxqs does not carry every earlier run's messages into the next one.
+    sqs.delete_queue(QueueUrl=url)
     in_queue_set = set(in_queue)
     enqueued = after["enqueued"] - before["enqueued"]
     return {
@@ -277,15 +279,13 @@ def main() -> None:
     parser.add_argument(
         "--variants",
         default=",".join(VARIANTS),
-        help=f"comma-separated, from {', '.join(VARIANTS)}; app and naive are required",
+        help=f"comma-separated, from {', '.join(VARIANTS)}; app is required",
     )
     args = parser.parse_args()
     clients = [int(c) for c in args.clients.split(",")]
     variants = args.variants.split(",")
-    if not {"app", "naive"} <= set(variants) <= set(VARIANTS):
-        parser.error(
-            f"--variants {args.variants!r}: app and naive, and any of {', '.join(VARIANTS)}"
-        )
+    if not {"app"} <= set(variants) <= set(VARIANTS):
+        parser.error(f"--variants {args.variants!r}: app, and any of {', '.join(VARIANTS)}")
     ensure_tools()
     if "aiobotocore" in variants:
         aiobotocore_app.environment_python()  # made before any timing starts
@@ -300,12 +300,13 @@ def main() -> None:
             + ", ".join(f"{t} thread(s) {r:,.0f} msg/s" for t, r in ceilings.items())
         )
         # Alternating the variants and taking the median of each round's ratio keeps the
-        # comparison fair when other work on the machine comes and goes during the run.
+        # comparison fair when other work on the machine comes and goes during the run; the
+        # order rotates from round to round, so no variant always runs first or after another.
         rows = [
             run(kind, c, args.duration, fauxqs, sqs)
             for c in clients
-            for _ in range(args.repeat)
-            for kind in variants
+            for n in range(args.repeat)
+            for kind in variants[n % len(variants) :] + variants[: n % len(variants)]
         ]
     finally:
         fauxqs.stop()
@@ -341,10 +342,9 @@ def main() -> None:
             )
     apps = at_top["app"]
     app_rate = statistics.median(r["rate"] for r in apps)
-    goals = [
-        (f"app/naive throughput at {top} clients >= 5x", medians["app", "naive"], 5.0),
-        (f"app/raw ceiling at {top} clients >= 0.5", app_rate / ceiling, 0.5),
-    ]
+    goals = [(f"app/raw ceiling at {top} clients >= 0.5", app_rate / ceiling, 0.5)]
+    if ("app", "naive") in medians:
+        goals.append((f"app/naive throughput at {top} clients >= 5x", medians["app", "naive"], 5.0))
     if ("app", "aiobotocore") in medians:
         name = f"app/aiobotocore at {top} clients >= 1.3 (else the app should use aiobotocore)"
         goals.append((name, medians["app", "aiobotocore"], 1.3))
