@@ -1,6 +1,6 @@
 """Coalesce concurrent events into SQS SendMessageBatch calls.
 
-`await batcher.send(event_id, body)` returns only once SQS has accepted *that* entry, and
+`await batcher.send(message)` returns only once SQS has accepted *that* entry, and
 raises `SendError` otherwise: the HTTP layer turns a return into 202 and an error into 4xx/503,
 so nothing is acknowledged that SQS did not accept.
 
@@ -33,10 +33,11 @@ import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from app.metrics import Metrics
+from contract import Message
 
 log = logging.getLogger("app.batcher")
 
@@ -47,7 +48,7 @@ SendBatch = Callable[[list[dict[str, Any]]], Awaitable[dict[str, Any]]]
 
 
 class Publisher(Protocol):
-    async def send(self, event_id: str, body: str) -> None:
+    async def send(self, message: Message) -> None:
         """Return once SQS accepted the message; raise SendError otherwise."""
         ...
 
@@ -67,22 +68,13 @@ class SendError(Exception):
 
 @dataclass(slots=True, eq=False)
 class _Entry:
-    event_id: str
-    body: str
     size: int
     future: asyncio.Future[None]
     deadline: float
     ready_at: float
+    wire: dict[str, Any]  # the SendMessageBatch entry; "Id" is set per call
     attempts: int = 0
     last_error: str = ""
-    wire: dict[str, Any] = field(default_factory=dict)
-
-
-def entry_size(event_id: str, body: str, attribute_name: str) -> int:
-    """Bytes SQS counts against its size limits: the body plus each attribute's name, type
-    and value (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/
-    sqs-message-metadata.html#sqs-message-attributes)."""
-    return len(body.encode()) + len(attribute_name) + len("String") + len(event_id.encode())
 
 
 class Batcher:
@@ -91,7 +83,6 @@ class Batcher:
         send_batch: SendBatch,
         metrics: Metrics,
         *,
-        attribute_name: str,
         max_batch_bytes: int,
         max_in_flight: int = 4,
         max_wait: float = 0.002,
@@ -103,7 +94,6 @@ class Batcher:
     ) -> None:
         self._send_batch = send_batch
         self._metrics = metrics
-        self._attribute_name = attribute_name
         self._max_batch_bytes = max_batch_bytes
         self._max_wait = max_wait
         self._max_attempts = max_attempts
@@ -128,41 +118,33 @@ class Batcher:
     def unsettled(self) -> int:
         return self._unsettled
 
-    async def send(self, event_id: str, body: str) -> None:
-        """Enqueue one event; return when SQS accepted it, raise SendError when it did not."""
+    async def send(self, message: Message) -> None:
+        """Enqueue one message; return when SQS accepted it, raise SendError when it did not."""
         if self._closing:
-            self._metrics.failed.inc(1, "shutting_down")
+            self._metrics.failed.labels("shutting_down").inc()
             raise SendError(503, "shutting_down", "the service is shutting down")
         if self._unsettled >= self._max_pending:
-            self._metrics.failed.inc(1, "overloaded")
+            self._metrics.failed.labels("overloaded").inc()
             raise SendError(503, "overloaded", "too many events waiting for SQS")
         loop = asyncio.get_running_loop()
         now = loop.time()
         entry = _Entry(
-            event_id=event_id,
-            body=body,
-            size=entry_size(event_id, body, self._attribute_name),
+            size=message.size,
             future=loop.create_future(),
             deadline=now + self._timeout,
             ready_at=now,
+            wire={"Id": "0", "MessageBody": message.body, "MessageAttributes": message.attributes},
         )
-        entry.wire = {
-            "Id": "0",
-            "MessageBody": body,
-            "MessageAttributes": {
-                self._attribute_name: {"DataType": "String", "StringValue": event_id}
-            },
-        }
         self._unsettled += 1
         self._settled.clear()
-        self._metrics.in_flight.add(1)
+        self._metrics.in_flight.inc()
         self._enqueue(entry)
         try:
             # Shielded: a client that disconnects must not cancel an entry that may already
             # be on its way to SQS; it only stops waiting for the answer.
             await asyncio.shield(entry.future)
         finally:
-            self._metrics.in_flight.add(-1)
+            self._metrics.in_flight.dec()
 
     async def close(self) -> None:
         """Stop taking events, then wait until every one handed to send() is resolved."""
@@ -186,7 +168,7 @@ class Batcher:
             self._metrics.enqueued.inc()
         else:
             entry.future.set_exception(error)
-            self._metrics.failed.inc(1, error.reason)
+            self._metrics.failed.labels(error.reason).inc()
             # Nobody may be awaiting any more (the client went away): mark it retrieved.
             entry.future.add_done_callback(lambda f: f.exception())
         self._unsettled -= 1
@@ -261,7 +243,7 @@ class Batcher:
             response = await self._send_batch(wire)
         except Exception as exc:  # any failure of the call fails every entry
             self._metrics.send_seconds.observe(time.perf_counter() - started)
-            self._metrics.sqs_requests.inc(1, "error")
+            self._metrics.sqs_requests.labels("error").inc()
             reason = f"{type(exc).__name__}: {exc}"
             for entry in batch:
                 self._retry_or_fail(entry, reason, retryable=_retryable(exc))
@@ -269,7 +251,7 @@ class Batcher:
         self._metrics.send_seconds.observe(time.perf_counter() - started)
         failed = {f["Id"]: f for f in response.get("Failed", [])}
         succeeded = {s["Id"] for s in response.get("Successful", [])}
-        self._metrics.sqs_requests.inc(1, "partial" if failed else "ok")
+        self._metrics.sqs_requests.labels("partial" if failed else "ok").inc()
         for index, entry in enumerate(batch):
             key = str(index)
             if key in succeeded and key not in failed:

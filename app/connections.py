@@ -118,12 +118,12 @@ class ConnectionGuard:
         if self.open >= self.limit:
             victim = self._longest_waiting()
             if victim is None:
-                self._metrics.connections_closed.inc(1, "refused")
+                self._metrics.connections_closed.labels("refused").inc()
                 return False
             self._drop(victim, "evicted")
             victim.close()
         self.open += 1
-        self._metrics.connections_open.add(1)
+        self._metrics.connections_open.inc()
         self._headers[conn] = now
         return True
 
@@ -145,14 +145,14 @@ class ConnectionGuard:
             self._idle[conn] = now
 
     def _drop(self, conn: GuardedConnection, reason: str) -> None:
-        self._metrics.connections_closed.inc(1, reason)
+        self._metrics.connections_closed.labels(reason).inc()
         self.forget(conn)
 
     def forget(self, conn: GuardedConnection) -> None:
         if conn.counted:
             conn.counted = False
             self.open -= 1
-            self._metrics.connections_open.add(-1)
+            self._metrics.connections_open.dec()
             self._headers.pop(conn, None)
             self._idle.pop(conn, None)
 
@@ -261,7 +261,7 @@ class ServerLog(logging.LoggerAdapter):  # type: ignore[type-arg]
 
     def exception(self, msg: object, *args: object, exc_info: Any = True, **kwargs: Any) -> None:
         if isinstance(exc_info, HttpProcessingError | web.RequestPayloadError):
-            self._metrics.connections_closed.inc(1, "bad_request")
+            self._metrics.connections_closed.labels("bad_request").inc()
             logs.log_fields(
                 log,
                 logging.INFO,

@@ -19,6 +19,7 @@ import os
 import resource
 import signal
 import sys
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 import uvloop
@@ -35,7 +36,7 @@ from app.settings import (
     SettingsError,
 )
 from app.web import Readiness, create_app
-from contract import EVENT_ID_ATTRIBUTE, MAX_MESSAGE_BYTES
+from contract import MAX_MESSAGE_BYTES
 
 log = logging.getLogger("app")
 
@@ -59,13 +60,18 @@ class Sender(Protocol):
 
 
 async def serve(
-    settings: Settings, log_handler: logs.BufferedHandler, sender: Sender | None = None
+    settings: Settings,
+    log_handler: logs.BufferedHandler,
+    sender: Sender | None = None,
+    metrics: Metrics | None = None,
 ) -> None:
+    """Serve until SIGTERM. A fork may pass its own sender (bench/boto3_app.py) and its own
+    Metrics (a subclass with metrics of its own)."""
     loop = asyncio.get_running_loop()
     flusher = loop.create_task(flush_logs_periodically(log_handler))
     session = sqs.make_session(settings)
     client = sqs.make_client(settings, session)
-    metrics = Metrics()
+    metrics = Metrics() if metrics is None else metrics
     if sender is None:
         sender = sqs.BatchSender(
             session, client, settings.queue_url, max_connections=settings.max_concurrent_sends
@@ -73,7 +79,6 @@ async def serve(
     batcher = Batcher(
         sender.send,
         metrics,
-        attribute_name=EVENT_ID_ATTRIBUTE,
         max_batch_bytes=MAX_MESSAGE_BYTES,
         max_in_flight=settings.max_concurrent_sends,
         max_wait=settings.batch_max_wait_ms / 1000,
@@ -140,7 +145,7 @@ async def serve(
     log.info(
         "stopped",
         extra={
-            "events_enqueued": int(metrics.enqueued.value()),
+            "events_enqueued": int(metrics.value("app_events_enqueued_total")),
             "unsettled": batcher.unsettled,
         },
     )
@@ -163,7 +168,11 @@ def allow_open_files(needed: int) -> None:
             )
 
 
-def main() -> None:
+def main(
+    run: Callable[[Settings, logs.BufferedHandler], Coroutine[Any, Any, None]] = serve,
+) -> None:
+    """Settings, logging and the event loop around `run` (`serve`, or a fork's function that
+    calls `serve` with its own sender or metrics, as bench/*_app.py do)."""
     try:
         settings = Settings.from_env(os.environ)
     except SettingsError as exc:
@@ -173,6 +182,6 @@ def main() -> None:
     try:
         # uvloop's event loop costs less CPU per request than asyncio's; the app is CPU-bound.
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(serve(settings, log_handler))
+            runner.run(run(settings, log_handler))
     finally:
         log_handler.flush_now()

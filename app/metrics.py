@@ -1,187 +1,103 @@
-"""A small, dependency-free Prometheus registry (text exposition format 0.0.4).
+"""The service's Prometheus metrics (prometheus_client), served as text format 0.0.4.
 
-Counters, one gauge and histograms are all this service needs; writing them here keeps the
-image's dependency set to boto3 and aiohttp. The app updates them on its event loop only;
-every update still holds the metric's lock, so a fork may update them from worker threads.
+Each app gets its own registry, so tests do not share state. prometheus_client's updates are
+thread-safe, so a fork may update them from worker threads. A fork that adds metrics of its
+own registers them on `Metrics.registry` (a subclass is the place) and passes the instance to
+`app.main.serve`.
 Format: https://prometheus.io/docs/instrumenting/exposition_formats/#text-based-format
 """
 
 from __future__ import annotations
 
-import bisect
-import math
-import threading
-from collections.abc import Iterable, Sequence
+import prometheus_client
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _labels(names: Sequence[str], values: Sequence[str], extra: str = "") -> str:
-    parts = [f'{n}="{_escape(v)}"' for n, v in zip(names, values, strict=True)]
-    if extra:
-        parts.append(extra)
-    return "{" + ",".join(parts) + "}" if parts else ""
-
-
-def _num(value: float) -> str:
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(float(value)) if not float(value).is_integer() else str(int(value))
-
-
-class _Metric:
-    kind = ""
-
-    def __init__(self, name: str, help_text: str, labelnames: Sequence[str] = ()) -> None:
-        self.name = name
-        self.help = help_text
-        self.labelnames = tuple(labelnames)
-        self._lock = threading.Lock()
-
-    def _header(self) -> list[str]:
-        return [f"# HELP {self.name} {_escape(self.help)}", f"# TYPE {self.name} {self.kind}"]
-
-    def render(self) -> Iterable[str]:
-        raise NotImplementedError
-
-
-class Counter(_Metric):
-    kind = "counter"
-
-    def __init__(self, name: str, help_text: str, labelnames: Sequence[str] = ()) -> None:
-        super().__init__(name, help_text, labelnames)
-        self._values: dict[tuple[str, ...], float] = {}
-        if not self.labelnames:
-            self._values[()] = 0.0
-
-    def inc(self, amount: float = 1.0, *labels: str) -> None:
-        if amount < 0:
-            raise ValueError("a counter only goes up")
-        with self._lock:
-            self._values[labels] = self._values.get(labels, 0.0) + amount
-
-    def value(self, *labels: str) -> float:
-        return self._values.get(labels, 0.0)
-
-    def render(self) -> Iterable[str]:
-        yield from self._header()
-        for labels, value in sorted(self._values.items()):
-            yield f"{self.name}{_labels(self.labelnames, labels)} {_num(value)}"
-
-
-class Gauge(_Metric):
-    kind = "gauge"
-
-    def __init__(self, name: str, help_text: str) -> None:
-        super().__init__(name, help_text)
-        self._value = 0.0
-
-    def add(self, amount: float) -> None:
-        with self._lock:
-            self._value += amount
-
-    def value(self) -> float:
-        return self._value
-
-    def render(self) -> Iterable[str]:
-        yield from self._header()
-        yield f"{self.name} {_num(self._value)}"
-
-
-class Histogram(_Metric):
-    kind = "histogram"
-
-    def __init__(self, name: str, help_text: str, buckets: Sequence[float]) -> None:
-        super().__init__(name, help_text)
-        self.buckets = tuple(sorted(buckets))
-        self._counts = [0] * (len(self.buckets) + 1)  # the last slot is +Inf
-        self._sum = 0.0
-
-    def observe(self, value: float) -> None:
-        # Bucket bounds are inclusive ("le"), hence bisect_left.
-        index = bisect.bisect_left(self.buckets, value)
-        with self._lock:
-            self._counts[index] += 1
-            self._sum += value
-
-    @property
-    def count(self) -> int:
-        return sum(self._counts)
-
-    def render(self) -> Iterable[str]:
-        yield from self._header()
-        with self._lock:
-            counts, total = list(self._counts), self._sum
-        cumulative = 0
-        for bound, n in zip((*self.buckets, math.inf), counts, strict=True):
-            cumulative += n
-            yield f'{self.name}_bucket{{le="{_num(bound)}"}} {cumulative}'
-        yield f"{self.name}_sum {_num(total)}"
-        yield f"{self.name}_count {cumulative}"
+# prometheus_client would add a `<name>_created` series (creation time) beside every counter
+# and histogram; nothing here reads them and they double the series scraped.
+prometheus_client.disable_created_metrics()
 
 
 class Metrics:
-    """The service's metrics; one instance per app so tests do not share state."""
-
     def __init__(self) -> None:
+        self.registry = CollectorRegistry()
         self.requests = Counter(
             "app_http_requests_total",
             "HTTP requests answered, by method, route and status code (499: the client closed "
             "the connection before its answer).",
             ("method", "route", "status"),
+            registry=self.registry,
         )
         self.enqueued = Counter(
-            "app_events_enqueued_total", "Events SQS accepted (each answered 202)."
+            "app_events_enqueued_total",
+            "Events SQS accepted (each answered 202).",
+            registry=self.registry,
         )
         self.failed = Counter(
             "app_events_failed_total",
             "Events not enqueued after all attempts, by reason (each answered 4xx/503).",
             ("reason",),
+            registry=self.registry,
         )
         self.sqs_requests = Counter(
             "app_sqs_requests_total",
             "SendMessageBatch calls made, by outcome (ok, partial, error).",
             ("outcome",),
+            registry=self.registry,
         )
         self.retries = Counter(
-            "app_sqs_entry_retries_total", "Batch entries sent again after a failure."
+            "app_sqs_entry_retries_total",
+            "Batch entries sent again after a failure.",
+            registry=self.registry,
         )
         self.send_seconds = Histogram(
             "app_sqs_send_seconds",
             "Latency of one SendMessageBatch call.",
-            (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=self.registry,
         )
         self.batch_size = Histogram(
-            "app_sqs_batch_size", "Entries per SendMessageBatch call.", range(1, 11)
+            "app_sqs_batch_size",
+            "Entries per SendMessageBatch call.",
+            buckets=range(1, 11),
+            registry=self.registry,
         )
         self.in_flight = Gauge(
-            "app_events_in_flight", "Events accepted over HTTP and not yet answered."
+            "app_events_in_flight",
+            "Events accepted over HTTP and not yet answered.",
+            registry=self.registry,
         )
         # Client connections (app/connections.py).
-        self.connections_open = Gauge("app_http_connections_open", "Client connections open.")
+        self.connections_open = Gauge(
+            "app_http_connections_open", "Client connections open.", registry=self.registry
+        )
         self.connections_closed = Counter(
             "app_http_connections_closed_total",
             "Client connections the app ended early, by reason: refused (over MAX_CONNECTIONS, "
             "answered 503), evicted (waiting longest, closed to admit a new one), "
             "header_timeout, bad_request (refused by the HTTP parser, answered 400).",
             ("reason",),
+            registry=self.registry,
         )
 
-    def render(self) -> str:
-        metrics: list[_Metric] = [
-            self.requests,
-            self.enqueued,
-            self.failed,
-            self.sqs_requests,
-            self.retries,
-            self.send_seconds,
-            self.batch_size,
-            self.in_flight,
-            self.connections_open,
-            self.connections_closed,
-        ]
-        return "\n".join(line for m in metrics for line in m.render()) + "\n"
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def value(self, sample: str, **labels: str) -> float:
+        """The current value of one sample, e.g. `value("app_events_failed_total",
+        reason="overloaded")`: 0 for a label set never counted, KeyError for a sample no
+        metric has (so a misspelt name cannot read as 0)."""
+        for family in self.registry.collect():
+            if sample in {family.name + suffix for suffix in _SAMPLE_SUFFIXES[family.type]}:
+                found = (s.value for s in family.samples if s.name == sample and s.labels == labels)
+                return next(found, 0.0)
+        raise KeyError(f"no metric has a sample {sample!r}")
+
+
+_SAMPLE_SUFFIXES = {
+    "counter": ("_total",),
+    "gauge": ("",),
+    "histogram": ("_bucket", "_sum", "_count"),
+}

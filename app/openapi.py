@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from contract import EVENT_ID_ATTRIBUTE, EVENT_SCHEMA, MAX_DATA_DEPTH, MAX_MESSAGE_BYTES
+from contract import EVENT_ID, EVENT_SCHEMA, MAX_DATA_DEPTH, MAX_MESSAGE_BYTES
 
 
 def _error(description: str, *, retry_after: bool = False) -> dict[str, Any]:
@@ -38,7 +38,7 @@ def document() -> dict[str, Any]:
             "description": (
                 "Accepts events and enqueues each on SQS exactly as validated. A 202 means SQS "
                 "has durably accepted the event. Delivery is at-least-once: the consumer "
-                f"de-duplicates by `id` (also sent as the `{EVENT_ID_ATTRIBUTE}` message "
+                f"de-duplicates by `id` (also sent as the `{EVENT_ID.name}` message "
                 "attribute), so clients should send their own `id` and reuse it on retry."
             ),
         },

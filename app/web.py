@@ -19,13 +19,12 @@ from typing import Any, Final
 from aiohttp import web
 
 from app import logs, openapi
-from app.batcher import Publisher, SendError, entry_size
+from app.batcher import Publisher, SendError
 from app.connections import connection_of
 from app.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from app.metrics import Metrics
 from app.settings import Settings
 from contract import (
-    EVENT_ID_ATTRIBUTE,
     MAX_MESSAGE_BYTES,
     EventError,
     NotJsonError,
@@ -190,7 +189,7 @@ async def post_event(request: web.Request) -> web.Response:
         reserved = MAX_REQUEST_BYTES
     if not budget.reserve(reserved):
         request["error"] = f"{budget.in_use} bytes of request bodies in progress"
-        request.app[METRICS].failed.inc(1, "busy")
+        request.app[METRICS].failed.labels("busy").inc()
         response = _error(503, "the service is busy; nothing was enqueued. Retry later.")
         # The body was not read: closing the connection drops it, where keeping the
         # connection alive would make the server read it all to reach the next request.
@@ -225,25 +224,25 @@ async def _accept_event(request: web.Request) -> web.Response:
     except EventError as exc:
         return _error(422, exc.message, field=exc.field)
     request["event_id"] = event.id
-    body = event.to_json()
-    if _NOT_SQS_TEXT.search(body):
+    message = event.to_message()
+    if _NOT_SQS_TEXT.search(message.body):
         return _error(
             422,
             "contains characters SQS does not accept (allowed: tab, CR, LF, U+0020-U+D7FF, "
             "U+E000-U+FFFD, U+10000-U+10FFFF; no unpaired surrogates)",
-            field=_bad_text_field(json.loads(body)) or "$",
+            field=_bad_text_field(json.loads(message.body)) or "$",
             event_id=event.id,
         )
-    size = entry_size(event.id, body, EVENT_ID_ATTRIBUTE)
-    if size > MAX_MESSAGE_BYTES:
+    if message.size > MAX_MESSAGE_BYTES:
         return _error(
             413,
-            f"the enqueued event would be {size} bytes; SQS allows at most {MAX_MESSAGE_BYTES}",
+            f"the enqueued event would be {message.size} bytes; SQS allows at most "
+            f"{MAX_MESSAGE_BYTES}",
             field="$",
             event_id=event.id,
         )
     try:
-        await request.app[PUBLISHER].send(event.id, body)
+        await request.app[PUBLISHER].send(message)
     except SendError as exc:
         request["error"] = exc.message  # the details go to the log, not to the client
         return _error(exc.status, exc.public, event_id=event.id)
@@ -274,7 +273,7 @@ async def openapi_json(_: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     return web.Response(
-        body=request.app[METRICS].render().encode(),
+        body=request.app[METRICS].render(),
         headers={"Content-Type": METRICS_CONTENT_TYPE},
     )
 
@@ -319,7 +318,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else "other"
     app_metrics = request.app[METRICS]
-    app_metrics.requests.inc(1, request.method, route, str(status))
+    app_metrics.requests.labels(request.method, route, str(status)).inc()
     if route in _QUIET_ROUTES and status < 400:
         return response  # kubelet probes and scrapes would drown the log
     fields: dict[str, Any] = {

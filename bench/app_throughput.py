@@ -2,11 +2,14 @@
 
 One run, one server, so the figures are comparable as ratios:
 1. the raw ceiling: boto3 SendMessageBatch (10 entries) in a loop, 1 and 4 threads, no HTTP;
-2. `python -m app` (coalescing into SendMessageBatch, sent by app.sqs.BatchSender),
-   bench/boto3_app.py (the same app sending its batches through boto3 on threads, i.e. what the
-   batching alone buys; leave it out with --variants app,naive) and bench/naive_app.py (one
-   SendMessage per request) at 1, 16 and 64 concurrent clients, driven by wrk (C,
-   event-driven; its CPU use is printed so it can be seen not to be the bottleneck).
+2. variants of the app at 1, 16 and 64 concurrent clients, driven by wrk (C, event-driven;
+   its CPU use is printed so it can be seen not to be the bottleneck), chosen with --variants:
+   `app` (`python -m app`: coalescing into SendMessageBatch, sent by app.sqs.BatchSender),
+   `aiobotocore` (bench/aiobotocore_app.py: the same app sending its batches through
+   aiobotocore, in its own environment, see below), `nometrics` (bench/nometrics_app.py: the
+   same app with its metric updates turned into no-ops), `boto3` (bench/boto3_app.py: the
+   same app sending its batches through boto3 on threads, i.e. what the batching alone buys)
+   and `naive` (bench/naive_app.py: one SendMessage per request).
 For each: accepted events/s, p50/p99 latency, SQS requests per event (from the app's own
 counters), CPU used by the app (split into its event-loop thread and its other threads, per
 accepted event: the app sends on its event loop, the naive variant's boto3 calls run on
@@ -14,9 +17,12 @@ threads), fauxqs and wrk, and a loss check: every id that got a 202 must be
 in the queue.
 
     .venv/bin/python bench/app_throughput.py [--duration 10] [--clients 1,16,64] [--repeat 1]
+        [--variants app,aiobotocore,nometrics,boto3,naive]
 
 Installs what it needs when missing: wrk (Debian package), and Node 22 and fauxqs from npm
 through scripts/need-e2e (local/npm/, pinned by its lock file). fauxqs is started on 127.0.0.1 only.
+The aiobotocore variant runs in its own environment (aiobotocore pins a botocore below the
+lock's), which bench/aiobotocore_app.py makes under .cache/bench/ before the first run.
 """
 
 from __future__ import annotations
@@ -43,11 +49,14 @@ sys.path.insert(0, str(ROOT))
 import requests  # noqa: E402
 from botocore.config import Config  # noqa: E402
 
+from bench import aiobotocore_app  # noqa: E402
 from local.fauxqs import FauxqsServer  # noqa: E402
 from local.servers import LOCAL_ENV, free_port, local_client  # noqa: E402
 
 VARIANTS = {
     "app": ["-m", "app"],
+    "aiobotocore": ["bench/aiobotocore_app.py"],
+    "nometrics": ["bench/nometrics_app.py"],
     "boto3": ["bench/boto3_app.py"],
     "naive": ["bench/naive_app.py"],
 }
@@ -223,6 +232,8 @@ def run(kind: str, clients: int, duration: int, fauxqs: FauxqsServer, sqs: Any) 
         children.ru_utime + children.ru_stime
     )
     in_queue = queue_ids(sqs, url)
+    # So that fauxqs does not carry every earlier run's messages into the next one.
+    sqs.delete_queue(QueueUrl=url)
     in_queue_set = set(in_queue)
     enqueued = after["enqueued"] - before["enqueued"]
     return {
@@ -245,6 +256,16 @@ def run(kind: str, clients: int, duration: int, fauxqs: FauxqsServer, sqs: Any) 
     }
 
 
+# (numerator, denominator, what the ratio shows) at the highest concurrency, when both ran.
+RATIOS = [
+    ("app", "naive", "batching and the sender together"),
+    ("boto3", "naive", "batching alone"),
+    ("app", "boto3", "the sender on the event loop vs boto3 on threads"),
+    ("app", "aiobotocore", "the hand-written sender vs aiobotocore"),
+    ("app", "nometrics", "with metrics vs without"),
+]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Throughput of the app against fauxqs.")
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
@@ -257,15 +278,17 @@ def main() -> None:
     )
     parser.add_argument(
         "--variants",
-        default="app,boto3,naive",
-        help=f"comma-separated, from {', '.join(VARIANTS)}; app and naive are required",
+        default=",".join(VARIANTS),
+        help=f"comma-separated, from {', '.join(VARIANTS)}; app is required",
     )
     args = parser.parse_args()
     clients = [int(c) for c in args.clients.split(",")]
     variants = args.variants.split(",")
-    if not {"app", "naive"} <= set(variants) <= set(VARIANTS):
-        parser.error(f"--variants {args.variants!r}: allowed app, naive and optionally boto3")
+    if not {"app"} <= set(variants) <= set(VARIANTS):
+        parser.error(f"--variants {args.variants!r}: app, and any of {', '.join(VARIANTS)}")
     ensure_tools()
+    if "aiobotocore" in variants:
+        aiobotocore_app.environment_python()  # made before any timing starts
     fauxqs = FauxqsServer().start()
     try:
         sqs = sqs_client(fauxqs.endpoint)
@@ -277,56 +300,64 @@ def main() -> None:
             + ", ".join(f"{t} thread(s) {r:,.0f} msg/s" for t, r in ceilings.items())
         )
         # Alternating the variants and taking the median of each round's ratio keeps the
-        # comparison fair when other work on the machine comes and goes during the run.
+        # comparison fair when other work on the machine comes and goes during the run; the
+        # order rotates from round to round, so no variant always runs first or after another.
         rows = [
             run(kind, c, args.duration, fauxqs, sqs)
             for c in clients
-            for _ in range(args.repeat)
-            for kind in variants
+            for n in range(args.repeat)
+            for kind in variants[n % len(variants) :] + variants[: n % len(variants)]
         ]
     finally:
         fauxqs.stop()
     header = (
-        f"{'variant':<7} {'clients':>7} {'events/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'variant':<11} {'clients':>7} {'events/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
         f"{'SQS req/event':>13} {'CPU app':>7} {'loop ms/ev':>10} {'threads ms/ev':>13} "
         f"{'fauxqs':>6} {'wrk':>5} "
         f"{'202s':>7} {'lost':>4} {'dups':>4} {'non-202':>7}"
     )
     print(header)
     for r in rows:
+        # The nometrics variant counts nothing, so it has no SQS requests per event to show.
+        per_event = f"{r['requests_per_event']:.3f}" if r["kind"] != "nometrics" else "-"
         print(
-            f"{r['kind']:<7} {r['clients']:>7} {r['rate']:>9,.0f} {r['p50_ms']:>7.2f} "
-            f"{r['p99_ms']:>7.2f} {r['requests_per_event']:>13.3f} {r['cpu_app']:>7.0%} "
+            f"{r['kind']:<11} {r['clients']:>7} {r['rate']:>9,.0f} {r['p50_ms']:>7.2f} "
+            f"{r['p99_ms']:>7.2f} {per_event:>13} {r['cpu_app']:>7.0%} "
             f"{r['loop_ms_per_event']:>10.3f} {r['other_ms_per_event']:>13.3f} "
             f"{r['cpu_sqs']:>6.0%} {r['cpu_wrk']:>5.0%} {r['acked_ids']:>7} {r['lost']:>4} "
             f"{r['duplicates']:>4} {r['refused']:>7}"
         )
     top = max(clients)
     at_top = {v: [r for r in rows if r["kind"] == v and r["clients"] == top] for v in variants}
-    apps, naives = at_top["app"], at_top["naive"]
-    ratios = [a["rate"] / n["rate"] for a, n in zip(apps, naives, strict=True)]
-    print(f"app/naive at {top} clients, per round: " + ", ".join(f"{x:.2f}" for x in ratios))
-    if "boto3" in at_top:
-        for name, over, under in (("boto3/naive", "boto3", "naive"), ("app/boto3", "app", "boto3")):
+    medians: dict[tuple[str, str], float] = {}
+    for over, under, meaning in RATIOS:
+        if over in at_top and under in at_top:
             pairs = zip(at_top[over], at_top[under], strict=True)
             per_round = [a["rate"] / b["rate"] for a, b in pairs]
+            medians[over, under] = statistics.median(per_round)
             print(
-                f"{name} at {top} clients, per round: "
+                f"{over}/{under} at {top} clients ({meaning}), per round: "
                 + ", ".join(f"{x:.2f}" for x in per_round)
-                + f" (median {statistics.median(per_round):.2f})"
+                + f" (median {medians[over, under]:.2f})"
             )
-    app = {
-        "rate": statistics.median(r["rate"] for r in apps),
-        "requests_per_event": max(r["requests_per_event"] for r in apps),
-    }
-    goals = [
-        (f"app/naive throughput at {top} clients >= 5x", statistics.median(ratios), 5.0),
-        (f"app/raw ceiling at {top} clients >= 0.5", app["rate"] / ceiling, 0.5),
-    ]
+    apps = at_top["app"]
+    app_rate = statistics.median(r["rate"] for r in apps)
+    goals = [(f"app/raw ceiling at {top} clients >= 0.5", app_rate / ceiling, 0.5)]
+    if ("app", "naive") in medians:
+        goals.append((f"app/naive throughput at {top} clients >= 5x", medians["app", "naive"], 5.0))
+    if ("app", "aiobotocore") in medians:
+        name = f"app/aiobotocore at {top} clients >= 1.3 (else the app should use aiobotocore)"
+        goals.append((name, medians["app", "aiobotocore"], 1.3))
     print("goals:")
     for name, value, target in goals:
         print(f"  {name}: {value:.2f} -> {'met' if value >= target else 'MISSED'}")
-    per_event = app["requests_per_event"]
+    if ("app", "nometrics") in medians:
+        cost = 1 - medians["app", "nometrics"]
+        print(
+            f"  metrics' cost at {top} clients <= 5% (else drop prometheus_client): "
+            f"{cost:.1%} -> {'met' if cost <= 0.05 else 'MISSED'}"
+        )
+    per_event = max(r["requests_per_event"] for r in apps)
     print(
         f"  SQS requests per event at {top} clients <= 0.2: {per_event:.3f} -> "
         f"{'met' if per_event <= 0.2 else 'MISSED'}"

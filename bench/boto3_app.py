@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,10 +20,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import uvloop
 
 from app import logs
-from app.main import serve
+from app.main import main, serve
 from app.settings import Settings
 from bench.naive_app import naive_client
 
@@ -44,16 +42,10 @@ class Boto3Sender:
         self._executor.shutdown(wait=True)
 
 
-def main() -> None:
-    settings = Settings.from_env(os.environ)
-    log_handler = logs.configure(settings.log_level)
+async def run(settings: Settings, log_handler: logs.BufferedHandler) -> None:
     sender = Boto3Sender(naive_client(settings), settings.queue_url, settings.max_concurrent_sends)
-    try:
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(serve(settings, log_handler, sender))
-    finally:
-        log_handler.flush_now()
+    await serve(settings, log_handler, sender)
 
 
 if __name__ == "__main__":
-    main()
+    main(run)

@@ -27,7 +27,7 @@ from app.batcher import SendError
 from app.metrics import Metrics
 from app.settings import SQS_CONNECT_TIMEOUT_SECONDS, SQS_READ_TIMEOUT_SECONDS, Settings
 from app.web import Readiness, create_app
-from contract import EVENT_ID_ATTRIBUTE
+from contract import Message
 
 THREADS = 64
 
@@ -39,23 +39,23 @@ class NaivePublisher:
         self._metrics = metrics
         self._executor = ThreadPoolExecutor(THREADS)
 
-    def _send(self, event_id: str, body: str) -> None:
+    def _send(self, message: Message) -> None:
         self._client.send_message(
             QueueUrl=self._queue_url,
-            MessageBody=body,
-            MessageAttributes={EVENT_ID_ATTRIBUTE: {"DataType": "String", "StringValue": event_id}},
+            MessageBody=message.body,
+            MessageAttributes=message.attributes,
         )
 
-    async def send(self, event_id: str, body: str) -> None:
+    async def send(self, message: Message) -> None:
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
         try:
-            await loop.run_in_executor(self._executor, self._send, event_id, body)
+            await loop.run_in_executor(self._executor, self._send, message)
         except Exception as exc:
-            self._metrics.sqs_requests.inc(1, "error")
+            self._metrics.sqs_requests.labels("error").inc()
             raise SendError(503, "sqs_unavailable", str(exc)) from exc
         self._metrics.send_seconds.observe(time.perf_counter() - started)
-        self._metrics.sqs_requests.inc(1, "ok")
+        self._metrics.sqs_requests.labels("ok").inc()
         self._metrics.batch_size.observe(1)
         self._metrics.enqueued.inc()
 

@@ -3,24 +3,30 @@
 Defined once here; the app image and the Lambda bundle both ship this package.
 """
 
-from contract.event import (
-    EVENT_ID_ATTRIBUTE,
-    EVENT_SCHEMA,
+from contract.event import EVENT_SCHEMA, Event, EventError, NotJsonError, parse_event
+from contract.message import (
+    ATTRIBUTES,
+    EVENT_ID,
+    MAX_MESSAGE_ATTRIBUTES,
     MAX_MESSAGE_BYTES,
-    Event,
-    EventError,
-    NotJsonError,
-    parse_event,
+    Message,
+    MessageAttribute,
+    message_size,
 )
 from contract.strict_json import MAX_DATA_DEPTH
 
 __all__ = [
-    "EVENT_ID_ATTRIBUTE",
+    "ATTRIBUTES",
+    "EVENT_ID",
     "EVENT_SCHEMA",
     "MAX_DATA_DEPTH",
+    "MAX_MESSAGE_ATTRIBUTES",
     "MAX_MESSAGE_BYTES",
     "Event",
     "EventError",
+    "Message",
+    "MessageAttribute",
     "NotJsonError",
+    "message_size",
     "parse_event",
 ]

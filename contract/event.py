@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -19,14 +20,7 @@ from contract import strict_json
 
 # Generated from EVENT_SCHEMA below (a test keeps the two in step).
 from contract._validator import validate as _validate
-
-# SQS's hard limit on a message body (and on the whole SendMessageBatch request).
-# https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html
-MAX_MESSAGE_BYTES: Final = 262_144
-
-# Every message carries the event id as a message attribute too, so a consumer (or an
-# operator reading the DLQ) can de-duplicate without parsing the body.
-EVENT_ID_ATTRIBUTE: Final = "event_id"
+from contract.message import EVENT_ID, Message, MessageAttribute
 
 EVENT_SCHEMA: Final[dict[str, Any]] = {
     "$schema": "http://json-schema.org/draft-07/schema#",
@@ -86,6 +80,11 @@ class Event:
             body["occurred_at"] = self.occurred_at
         # allow_nan=False: never NaN or Infinity, which are not JSON, whatever a fork puts in data.
         return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+    def to_message(self, values: Mapping[MessageAttribute, str | None] | None = None) -> Message:
+        """The SQS message: `to_json()` with the `event_id` attribute and the other
+        attributes' `values`."""
+        return Message.build(self.to_json(), {**(values or {}), EVENT_ID: self.id})
 
 
 def _field_of(exc: fastjsonschema.JsonSchemaValueException) -> str:

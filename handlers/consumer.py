@@ -28,7 +28,7 @@ from aws_lambda_powertools.utilities.batch import (
     process_partial_response,
 )
 
-from contract import EVENT_ID_ATTRIBUTE, Event, EventError, parse_event
+from contract import EVENT_ID, Event, EventError, parse_event
 from handlers import events
 
 if TYPE_CHECKING:
@@ -163,7 +163,7 @@ def record_handler(record: SQSRecord) -> Any:
         # Permanent: the same body fails the same way on every receive. Failing the record
         # (not deleting it) lets the queue's redrive policy put it in the DLQ after
         # maxReceiveCount, where an operator can inspect it.
-        attribute = record.message_attributes[EVENT_ID_ATTRIBUTE]
+        attribute = record.message_attributes[EVENT_ID.name]
         logger.warning(
             "invalid event: record failed; it reaches the DLQ after maxReceiveCount",
             extra={

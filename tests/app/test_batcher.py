@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from app.batcher import Batcher, SendError, entry_size
+from app.batcher import Batcher, SendError
 from app.metrics import Metrics
+from contract import EVENT_ID, Message
 
 LIMIT = 262_144
 ATTR = "event_id"
@@ -101,7 +102,6 @@ def ids_of(entries: list[dict[str, Any]]) -> list[str]:
 def make(fake: FakeSqs, **kwargs: Any) -> tuple[Batcher, Metrics]:
     metrics = Metrics()
     options: dict[str, Any] = {
-        "attribute_name": ATTR,
         "max_batch_bytes": LIMIT,
         "backoff_base": 0.001,
         "backoff_cap": 0.005,
@@ -112,8 +112,12 @@ def make(fake: FakeSqs, **kwargs: Any) -> tuple[Batcher, Metrics]:
     return batcher, metrics
 
 
+def msg(event_id: str, body: str = "{}") -> Message:
+    return Message.build(body, {EVENT_ID: event_id})
+
+
 async def send_all(batcher: Batcher, ids: list[str], body: str = "{}") -> list[Any]:
-    return await asyncio.gather(*(batcher.send(i, body) for i in ids), return_exceptions=True)
+    return await asyncio.gather(*(batcher.send(msg(i, body)) for i in ids), return_exceptions=True)
 
 
 def run(coro: Any) -> Any:
@@ -163,8 +167,8 @@ def test_concurrent_events_are_coalesced_into_batches_of_at_most_ten():
     sizes = [len(c) for c in fake.calls]
     assert max(sizes) == 10  # SendMessageBatch's limit
     assert len(fake.calls) <= 5  # 1 that left at once, then full batches
-    assert metrics.enqueued.value() == 35
-    assert metrics.batch_size.count == len(fake.calls)
+    assert metrics.value("app_events_enqueued_total") == 35
+    assert metrics.value("app_sqs_batch_size_count") == len(fake.calls)
     for call in fake.calls:
         assert [e["Id"] for e in call] == [str(i) for i in range(len(call))]  # distinct Ids
 
@@ -174,7 +178,7 @@ def test_an_idle_service_sends_at_once_instead_of_lingering():
         fake = FakeSqs()
         batcher, _ = make(fake, max_wait=1.0)
         started = time.perf_counter()
-        await batcher.send("alone", "{}")
+        await batcher.send(msg("alone"))
         elapsed = time.perf_counter() - started
         await batcher.close()
         return elapsed
@@ -186,11 +190,11 @@ def test_a_busy_service_lingers_to_fill_batches():
     async def main():
         fake = FakeSqs(delay=0.05)
         batcher, _ = make(fake, max_in_flight=4, max_wait=0.03)
-        first = asyncio.ensure_future(batcher.send("first", "{}"))
+        first = asyncio.ensure_future(batcher.send(msg("first")))
         await asyncio.sleep(0.01)  # "first" is in flight: later events wait to be batched
         rest = []
         for i in range(5):
-            rest.append(asyncio.ensure_future(batcher.send(f"r{i}", "{}")))
+            rest.append(asyncio.ensure_future(batcher.send(msg(f"r{i}"))))
             await asyncio.sleep(0.002)
         await asyncio.gather(first, *rest)
         await batcher.close()
@@ -212,10 +216,34 @@ def test_a_batch_never_exceeds_the_total_payload_limit():
     fake, results, body = run(main())
     assert results == [None] * 7
     for call in fake.calls:
-        total = sum(entry_size(i, body, ATTR) for i in ids_of(call))
+        # SQS counts the body and each attribute's name, type and value.
+        total = sum(len(body) + len("event_id") + len("String") + len(i) for i in ids_of(call))
         assert total <= LIMIT
         assert len(call) <= 2
     assert sorted(fake.accepted) == sorted(f"big{i}" for i in range(7))
+
+
+def test_attributes_count_toward_the_batch_payload_limit():
+    # Two bodies that fit in one batch together, but not with their attributes (16 bytes
+    # each: "event_id" + "String" + the 2-byte id).
+    body = "x" * (LIMIT // 2 - 5)
+    assert 2 * len(body) <= LIMIT < 2 * (len(body) + 16)
+
+    async def main():
+        release = asyncio.Event()
+        fake = FakeSqs(gate=release)
+        batcher, _ = make(fake, max_in_flight=1, max_wait=0)
+        first = asyncio.ensure_future(batcher.send(msg("f0")))
+        await asyncio.sleep(0.01)  # the one sender is busy: the next two wait together
+        rest = [asyncio.ensure_future(batcher.send(msg(i, body))) for i in ("a1", "a2")]
+        await asyncio.sleep(0.01)
+        release.set()
+        await asyncio.gather(first, *rest)
+        await batcher.close()
+        return fake
+
+    fake = run(main())
+    assert [ids_of(c) for c in fake.calls] == [["f0"], ["a1"], ["a2"]]
 
 
 def test_failed_entries_are_retried_and_only_answered_when_accepted():
@@ -242,8 +270,8 @@ def test_failed_entries_are_retried_and_only_answered_when_accepted():
     assert results == [None] * 6
     assert sorted(fake.accepted) == sorted(ids)  # each exactly once
     assert attempts == {"p0": 2, "p1": 1, "p2": 2, "p3": 1, "p4": 2, "p5": 1}
-    assert metrics.retries.value() == 3
-    assert metrics.sqs_requests.value("partial") >= 1
+    assert metrics.value("app_sqs_entry_retries_total") == 3
+    assert metrics.value("app_sqs_requests_total", outcome="partial") >= 1
     # A batch that mixed successes and failures: the successes were not sent again.
     mixed = [c for c in fake.calls if {"p1", "p2"} <= set(ids_of(c))]
     assert mixed
@@ -264,8 +292,8 @@ def test_retries_exhausted_is_503_and_never_acknowledged():
     assert "InternalError" in result.message
     assert len(fake.calls) == 3
     assert fake.accepted == []
-    assert metrics.enqueued.value() == 0
-    assert metrics.failed.value("sqs_unavailable") == 1
+    assert metrics.value("app_events_enqueued_total") == 0
+    assert metrics.value("app_events_failed_total", reason="sqs_unavailable") == 1
 
 
 def test_an_entry_missing_from_the_response_is_not_acknowledged():
@@ -346,7 +374,7 @@ def test_a_failed_call_is_retried_for_transient_errors_only():
     # Jittered backoff may split the two, but each got exactly two failed attempts.
     for event_id in ("a", "b"):
         assert sum(event_id in ids_of(c) for c in fake_flaky.calls) == 3
-    assert m1.sqs_requests.value("error") >= 2
+    assert m1.value("app_sqs_requests_total", outcome="error") >= 2
     assert isinstance(r2[0], SendError)
     assert r2[0].status == 503
     assert "AccessDenied" in r2[0].message
@@ -375,14 +403,14 @@ def test_overload_and_shutdown_refuse_new_events_and_close_flushes_in_flight():
         release = asyncio.Event()
         fake = FakeSqs(gate=release)
         batcher, metrics = make(fake, max_in_flight=1, max_pending=10)
-        accepted = [asyncio.ensure_future(batcher.send(f"k{i}", "{}")) for i in range(10)]
+        accepted = [asyncio.ensure_future(batcher.send(msg(f"k{i}"))) for i in range(10)]
         await asyncio.sleep(0.05)
         with pytest.raises(SendError) as overloaded:
-            await batcher.send("one-too-many", "{}")
+            await batcher.send(msg("one-too-many"))
         closing = asyncio.ensure_future(batcher.close())
         await asyncio.sleep(0.05)
         with pytest.raises(SendError) as shutting:
-            await batcher.send("late", "{}")
+            await batcher.send(msg("late"))
         assert not closing.done()  # waits for the in-flight events
         release.set()
         await closing
@@ -394,14 +422,14 @@ def test_overload_and_shutdown_refuse_new_events_and_close_flushes_in_flight():
     assert (shutting.status, shutting.reason) == (503, "shutting_down")
     assert results == [None] * 10
     assert sorted(fake.accepted) == sorted(f"k{i}" for i in range(10))
-    assert metrics.in_flight.value() == 0
+    assert metrics.value("app_events_in_flight") == 0
 
 
 def test_a_client_that_goes_away_does_not_cancel_its_entry():
     async def main():
         fake = FakeSqs(delay=0.05)
         batcher, metrics = make(fake)
-        task = asyncio.ensure_future(batcher.send("gone", "{}"))
+        task = asyncio.ensure_future(batcher.send(msg("gone")))
         await asyncio.sleep(0.01)
         task.cancel()
         await batcher.close()
@@ -409,16 +437,16 @@ def test_a_client_that_goes_away_does_not_cancel_its_entry():
 
     fake, metrics = run(main())
     assert fake.accepted == ["gone"]
-    assert metrics.enqueued.value() == 1
+    assert metrics.value("app_events_enqueued_total") == 1
 
 
 def test_a_client_that_goes_away_while_its_entry_waits_still_gets_it_sent_and_counted():
     async def main():
         fake = FakeSqs(delay=0.05)
         batcher, metrics = make(fake, max_in_flight=1, max_wait=0)
-        first = asyncio.ensure_future(batcher.send("first", "{}"))
+        first = asyncio.ensure_future(batcher.send(msg("first")))
         await asyncio.sleep(0.01)  # "first" is on its way; the one sender is busy
-        gone = asyncio.ensure_future(batcher.send("queued", "{}"))
+        gone = asyncio.ensure_future(batcher.send(msg("queued")))
         await asyncio.sleep(0.01)
         assert batcher.unsettled == 2
         gone.cancel()
@@ -429,9 +457,9 @@ def test_a_client_that_goes_away_while_its_entry_waits_still_gets_it_sent_and_co
     fake, metrics, batcher, gone = run(main())
     assert gone.cancelled()
     assert fake.accepted == ["first", "queued"]
-    assert metrics.enqueued.value() == 2
+    assert metrics.value("app_events_enqueued_total") == 2
     assert batcher.unsettled == 0
-    assert metrics.in_flight.value() == 0
+    assert metrics.value("app_events_in_flight") == 0
 
 
 def test_at_most_max_in_flight_calls_run_at_once():

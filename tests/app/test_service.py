@@ -10,9 +10,12 @@ from typing import Any
 import pytest
 import requests
 
-from contract import EVENT_ID_ATTRIBUTE, MAX_MESSAGE_BYTES, parse_event
+from contract import parse_event
 from local.servers import MotoServer
 from tests.app.helpers import AppProcess, drain, serve_app
+
+# SQS's maximum message size, body plus attributes (quotas-messages.html).
+SQS_MAX_MESSAGE_BYTES = 262_144
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +39,7 @@ def test_happy_path_enqueues_the_event_exactly_as_sent_with_its_id(svc):
     assert response.headers["X-Request-Id"] == "req-123"
     [message] = drain(sqs, url)
     assert json.loads(message["Body"]) == sent
-    assert message["MessageAttributes"][EVENT_ID_ATTRIBUTE]["StringValue"] == "order-1"
+    assert message["MessageAttributes"]["event_id"]["StringValue"] == "order-1"
     line = app.log_line(request_id="req-123")
     assert line["status"] == 202
     assert line["event_id"] == "order-1"
@@ -49,7 +52,7 @@ def test_an_event_without_id_gets_one_and_the_queue_carries_it(svc):
     event_id = response.json()["id"]
     [message] = drain(sqs, url)
     assert parse_event(message["Body"], require_id=True).id == event_id
-    assert message["MessageAttributes"][EVENT_ID_ATTRIBUTE]["StringValue"] == event_id
+    assert message["MessageAttributes"]["event_id"]["StringValue"] == event_id
 
 
 def _raw(app: AppProcess, data: bytes, content_type: str | None) -> requests.Response:
@@ -91,13 +94,13 @@ def test_bad_input_is_refused_naming_the_field_and_nothing_is_enqueued(
 def test_a_body_over_the_sqs_limit_is_413_and_nothing_is_enqueued(svc):
     app, sqs, url = svc
     # Just over the limit once serialised with its id and attribute.
-    big = {"id": "big-1", "type": "a.b", "data": {"pad": "x" * MAX_MESSAGE_BYTES}}
+    big = {"id": "big-1", "type": "a.b", "data": {"pad": "x" * SQS_MAX_MESSAGE_BYTES}}
     response = app.post(big)
     assert response.status_code == 413
     assert response.json()["field"] == "$"
-    assert str(MAX_MESSAGE_BYTES) in response.json()["error"]
+    assert str(SQS_MAX_MESSAGE_BYTES) in response.json()["error"]
     # Over aiohttp's read limit too: refused before the body is read at all.
-    huge = _raw(app, b'{"pad": "' + b"x" * (3 * MAX_MESSAGE_BYTES) + b'"}', "application/json")
+    huge = _raw(app, b'{"pad": "' + b"x" * (3 * SQS_MAX_MESSAGE_BYTES) + b'"}', "application/json")
     assert huge.status_code == 413
     assert drain(sqs, url) == []
 
@@ -105,11 +108,11 @@ def test_a_body_over_the_sqs_limit_is_413_and_nothing_is_enqueued(svc):
 def test_the_largest_event_that_fits_is_accepted(svc):
     app, sqs, url = svc
     skeleton = {"id": "max-1", "type": "a.b", "data": {"pad": ""}}
-    overhead = len(json.dumps(skeleton, separators=(",", ":"))) + len(EVENT_ID_ATTRIBUTE)
+    overhead = len(json.dumps(skeleton, separators=(",", ":"))) + len("event_id")
     overhead += len("String") + len("max-1")
-    fits = {**skeleton, "data": {"pad": "x" * (MAX_MESSAGE_BYTES - overhead)}}
+    fits = {**skeleton, "data": {"pad": "x" * (SQS_MAX_MESSAGE_BYTES - overhead)}}
     assert app.post(fits).status_code == 202
-    too_big = {**skeleton, "data": {"pad": "x" * (MAX_MESSAGE_BYTES - overhead + 1)}}
+    too_big = {**skeleton, "data": {"pad": "x" * (SQS_MAX_MESSAGE_BYTES - overhead + 1)}}
     assert app.post(too_big).status_code == 413
     [message] = drain(sqs, url)
     assert json.loads(message["Body"]) == fits

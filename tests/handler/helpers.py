@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from contract import EVENT_ID_ATTRIBUTE, Event
+from contract import EVENT_ID, Event
 from handlers import consumer
 from local.servers import LOCAL_ENV
 
@@ -80,5 +80,5 @@ def send_event(sqs: Any, url: str, event_id: str) -> None:
     sqs.send_message(
         QueueUrl=url,
         MessageBody=Event(id=event_id, type="order.created", data={"n": 1}).to_json(),
-        MessageAttributes={EVENT_ID_ATTRIBUTE: {"DataType": "String", "StringValue": event_id}},
+        MessageAttributes={EVENT_ID.name: {"DataType": "String", "StringValue": event_id}},
     )

@@ -8,7 +8,7 @@ import itertools
 import uuid
 from typing import Any
 
-from contract import EVENT_ID_ATTRIBUTE, Event
+from contract import EVENT_ID, Event
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:events"
 _sent = itertools.count(1_700_000_000_000)
@@ -43,7 +43,7 @@ def record(
         "awsRegion": "us-east-1",
     }
     if event_id is not None:
-        rec["messageAttributes"][EVENT_ID_ATTRIBUTE] = {
+        rec["messageAttributes"][EVENT_ID.name] = {
             "stringValue": event_id,
             "stringListValues": [],
             "binaryListValues": [],

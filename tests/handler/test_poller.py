@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from contract import EVENT_ID_ATTRIBUTE
+from contract import EVENT_ID
 from handlers import consumer
 from local.poller import (
     Invocation,
@@ -80,7 +80,7 @@ def test_event_has_the_exact_aws_sqs_record_shape(sqs, queues: Queues):
         QueueUrl=queues.url,
         MessageBody="hello",
         MessageAttributes={
-            EVENT_ID_ATTRIBUTE: {"DataType": "String", "StringValue": "e-1"},
+            EVENT_ID.name: {"DataType": "String", "StringValue": "e-1"},
             "blob": {"DataType": "Binary", "BinaryValue": b"\x00\x01"},
         },
     )
@@ -113,7 +113,7 @@ def test_event_has_the_exact_aws_sqs_record_shape(sqs, queues: Queues):
         "ApproximateFirstReceiveTimestamp",
     } <= set(record["attributes"])
     assert record["attributes"]["ApproximateReceiveCount"] == "1"
-    assert record["messageAttributes"][EVENT_ID_ATTRIBUTE] == {
+    assert record["messageAttributes"][EVENT_ID.name] == {
         "stringValue": "e-1",
         "stringListValues": [],
         "binaryListValues": [],
