@@ -29,8 +29,12 @@ demo: ## the data path on this machine, until Ctrl-C (DEMO_ARGS=--fast-redrive: 
 test: ## the whole test suite from a fresh clone (lint, types, tests)
 	scripts/test
 
+cost: ## what each stack costs a month and per million events (bench/cost.py; ARGS=--readme updates README.md)
+	scripts/bootstrap
+	.venv/bin/python bench/cost.py $(ARGS)
+
 config-docs: ## regenerate Pulumi.yaml's config block and docs/infra.md's table from components/config/
 	scripts/bootstrap
 	.venv/bin/python -m components.config.docs
 
-.PHONY: help up preview config outputs kubeconfig destroy demo test config-docs
+.PHONY: help up preview config outputs kubeconfig destroy demo test cost config-docs
