@@ -4,10 +4,10 @@ STACK ?= dev
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
-up: ## deploy a stack: make up STACK=dev|prod [API_CIDR=203.0.113.7/32] (does its own set-up)
+up: ## deploy a stack: make up STACK=<stack> [API_CIDR=203.0.113.7/32] (does its own set-up)
 	scripts/up $(STACK) $(if $(API_CIDR),--api-cidr '$(API_CIDR)') $(if $(ARGS),-- $(ARGS))
 
-preview: ## preview a stack: make preview STACK=dev|prod
+preview: ## preview a stack: make preview STACK=<stack>
 	scripts/up $(STACK) --preview $(if $(API_CIDR),--api-cidr '$(API_CIDR)') $(if $(ARGS),-- $(ARGS))
 
 config: ## pulumi config on a stack, same backend as up: make config STACK=dev ARGS='get KEY'
@@ -29,8 +29,12 @@ demo: ## the data path on this machine, until Ctrl-C (DEMO_ARGS=--fast-redrive: 
 test: ## the whole test suite from a fresh clone (lint, types, tests)
 	scripts/test
 
+cost: ## what each stack costs a month and per million events (bench/cost.py; ARGS=--readme updates README.md)
+	scripts/bootstrap
+	.venv/bin/python bench/cost.py $(ARGS)
+
 config-docs: ## regenerate Pulumi.yaml's config block and docs/infra.md's table from components/config/
 	scripts/bootstrap
 	.venv/bin/python -m components.config.docs
 
-.PHONY: help up preview config outputs kubeconfig destroy demo test config-docs
+.PHONY: help up preview config outputs kubeconfig destroy demo test cost config-docs

@@ -13,9 +13,11 @@ patterns, so a new branch, a fork or another repository can never assume the rol
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 GITHUB_OIDC_HOST: Final = "token.actions.githubusercontent.com"
@@ -136,6 +138,23 @@ def _string_list(
     return tuple(value)
 
 
+REPO_ROOT: Final = Path(__file__).resolve().parent.parent
+
+
+def program_stacks(root: Path = REPO_ROOT) -> tuple[str, ...]:
+    """The main program's stacks (one per Pulumi.<stack>.yaml in the repository root), as
+    the workflows list them (.github/scripts/ci_stacks.py): the deploy environments unless
+    deployEnvironments names this account's."""
+    spec = importlib.util.spec_from_file_location(
+        "ci_stacks", root / ".github" / "scripts" / "ci_stacks.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return tuple(module.stacks(root))
+
+
 def parse_config(
     raw: Mapping[str, Any], default_region: str | None, stack: str = "bootstrap"
 ) -> BootstrapConfig:
@@ -152,7 +171,7 @@ def parse_config(
     environments = _string_list(
         raw,
         "deployEnvironments",
-        ("dev", "prod"),
+        program_stacks(),
         _ENVIRONMENT_RE,
         "a GitHub environment name of A-Z a-z 0-9 . _ - (no wildcards)",
     )

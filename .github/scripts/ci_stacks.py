@@ -1,7 +1,8 @@
 """What the workflows need to know about the stacks, from the repository alone.
 
     python3 .github/scripts/ci_stacks.py list
-        the stacks, one per Pulumi.<stack>.yaml, as `stacks=<JSON list>` for a job's matrix
+        the stacks, one per Pulumi.<stack>.yaml, as `stacks=<JSON list>` for a job's matrix,
+        and the order merges deploy them in (.github/promotion.txt) as `promotion=<JSON list>`
     python3 .github/scripts/ci_stacks.py resolve <stack> <preview|up|drift>
         (repository variables as JSON in $VARS) the runner, AWS role and Pulumi backend of
         one stack's job, as `name=value` lines for $GITHUB_OUTPUT
@@ -22,6 +23,10 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+PROMOTION_FILE = Path(".github") / "promotion.txt"
+POLICY_CONFIGS = Path("policy") / "config"
+# What a stack without its own policy/config/<stack>.json gets: every rule mandatory.
+DEFAULT_POLICY_CONFIG = Path("policy") / "default-config.json"
 STACK_FILE = re.compile(r"^Pulumi\.([A-Za-z0-9_.-]+)\.yaml$")
 COMMANDS = ("preview", "up", "drift")
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
@@ -41,6 +46,41 @@ SCOPE = re.compile(r"^(team|user):[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 def stacks(root: Path) -> list[str]:
     """The stacks that have a stack file in `root`."""
     return sorted(m.group(1) for p in root.iterdir() if (m := STACK_FILE.match(p.name)))
+
+
+def promotion(root: Path) -> list[str]:
+    """The stacks in the order merges deploy them (each after the one before succeeded), from
+    .github/promotion.txt: one stack per line, `#` starts a comment. It names every stack file
+    exactly once, or Problems says what to add or remove."""
+    path = root / PROMOTION_FILE
+    text = path.read_text() if path.is_file() else ""
+    order = [s for line in text.splitlines() if (s := line.partition("#")[0].strip())]
+    known = stacks(root)
+    problems = [
+        f"{PROMOTION_FILE} names {name!r} {order.count(name)} times: name each stack once"
+        for name in sorted(set(order))
+        if order.count(name) > 1
+    ]
+    problems += [
+        f"{PROMOTION_FILE} names {name!r}, which has no Pulumi.{name}.yaml: remove it"
+        for name in sorted(set(order) - set(known))
+    ]
+    problems += [
+        f"Pulumi.{name}.yaml is not in {PROMOTION_FILE}: add {name!r} on its own line where "
+        "merges should deploy it (before the stacks it must precede)"
+        for name in known
+        if name not in order
+    ]
+    if problems:
+        raise Problems(problems)
+    return order
+
+
+def policy_config(stack: str, root: Path) -> str:
+    """The policy-pack configuration of a stack: its own file, where an exception to a rule
+    is reviewed, or the default one."""
+    own = POLICY_CONFIGS / f"{stack}.json"
+    return str(own if (root / own).is_file() else DEFAULT_POLICY_CONFIG)
 
 
 def variable_suffix(stack: str) -> str:
@@ -125,6 +165,7 @@ def resolve(stack: str, command: str, variables: Mapping[str, str], root: Path) 
             f"repository variable PULUMI_BACKEND is {backend!r}: it must be cloud or s3"
         )
     outputs["backend"] = backend
+    outputs["policy-config"] = policy_config(stack, root)
     if problems:
         raise Problems(problems)
     return outputs
@@ -134,7 +175,13 @@ def main(argv: list[str]) -> int:
     root = Path.cwd()
     output = Path(os.environ["GITHUB_OUTPUT"]) if "GITHUB_OUTPUT" in os.environ else None
     if argv[:1] == ["list"] and len(argv) == 1:
-        lines = [f"stacks={json.dumps(stacks(root))}"]
+        try:
+            order = promotion(root)
+        except Problems as problems:
+            for message in problems.messages:
+                print(f"::error title=Stacks::{message}")
+            return 1
+        lines = [f"stacks={json.dumps(stacks(root))}", f"promotion={json.dumps(order)}"]
     elif argv[:1] == ["resolve"] and len(argv) == 3:
         try:
             resolved = resolve(argv[1], argv[2], json.loads(os.environ.get("VARS") or "{}"), root)

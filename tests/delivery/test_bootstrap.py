@@ -29,6 +29,7 @@ from tests.delivery.bootstrap_program import (
     one,
     run_bootstrap,
 )
+from tests.stacks import STACKS
 
 BootstrapConfigError = github_oidc.BootstrapConfigError
 parse_config = github_oidc.parse_config
@@ -509,7 +510,9 @@ def test_pulumi_yaml_declares_the_keys_the_program_reads_with_the_same_defaults(
     defaults = parse_config(
         {"githubOwner": "o", "githubRepo": "r", "githubConnectionArn": CONNECTION_ARN}, REGION
     )
-    assert declared["deployEnvironments"]["default"] == list(defaults.deploy_environments)
+    # The default is the program's stack files, so it is the program's, not Pulumi.yaml's.
+    assert "default" not in declared["deployEnvironments"]
+    assert defaults.deploy_environments == tuple(STACKS)
     assert declared["defaultBranch"]["default"] == defaults.default_branch
     assert declared["runnerActorIds"]["default"] == list(defaults.runner_actor_ids)
     # Required keys have no default, so the CLI refuses to run without them.

@@ -1,5 +1,6 @@
-"""Each stack's policy-pack configuration, `policy/config/<stack>.json`, which the workflows pass
-as `policyPackConfigs`: valid, and an exception to a rule only where the stack needs it."""
+"""Each stack's policy-pack configuration, which the workflows pass as `policyPackConfigs`:
+`policy/config/<stack>.json` where the stack has an exception to a rule, else
+`policy/default-config.json`; valid, and an exception only where the stack needs it."""
 
 from __future__ import annotations
 
@@ -11,25 +12,27 @@ import pytest
 
 from components.config import stack_config_from_files
 from policy.guardrails.pack import RESOURCE_RULES, STACK_RULES
+from tests.stacks import STACKS, policy_config_path
 
 ROOT = Path(__file__).resolve().parents[2]
-STACKS = sorted(p.name.split(".")[1] for p in ROOT.glob("Pulumi.*.yaml"))
 # https://www.pulumi.com/docs/iac/using-pulumi/crossguard/configuration/
 LEVELS = {"advisory", "mandatory", "remediate", "disabled"}
 RULES = {rule.name for rule in (*RESOURCE_RULES, *STACK_RULES)}
 
 
 def policy_config(stack: str) -> dict[str, Any]:
-    return json.loads((ROOT / "policy" / "config" / f"{stack}.json").read_text())
+    return json.loads((ROOT / policy_config_path(stack)).read_text())
 
 
 def level(value: Any) -> str:
     return value if isinstance(value, str) else value.get("enforcementLevel", "")
 
 
-def test_there_is_one_per_stack():
-    assert STACKS == ["dev", "prod"]
-    assert sorted(p.stem for p in (ROOT / "policy" / "config").glob("*.json")) == STACKS
+def test_a_stacks_own_file_belongs_to_a_stack_and_the_default_turns_nothing_off():
+    assert set(STACKS) >= {"dev", "prod"}
+    own = sorted(p.stem for p in (ROOT / "policy" / "config").glob("*.json"))
+    assert set(own) <= set(STACKS), own
+    assert json.loads((ROOT / "policy" / "default-config.json").read_text()) == {}
 
 
 @pytest.mark.parametrize("stack", STACKS)

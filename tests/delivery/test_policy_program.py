@@ -22,8 +22,8 @@ from policy.guardrails import ecr, eks, iam, sqs, stack_rules
 from policy.guardrails.pack import RESOURCE_RULES, STACK_RULES
 from tests.delivery.engine_view import resource_violations, stack_view
 from tests.delivery.policy_sdk import Violation, analyze_stack_resources, by_policy
+from tests.stacks import STACKS
 
-STACKS = ["dev", "prod"]
 # Another account's queue: a redrive target that is no queue of this stack.
 FOREIGN_QUEUE_ARN = "arn:aws:sqs:eu-west-1:210987654321:elsewhere"
 

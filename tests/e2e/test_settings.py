@@ -9,6 +9,7 @@ import pytest
 
 from components.config import ConfigError, stack_config_from_files
 from local.stack import LOCAL_ONLY_OVERRIDES, LocalSettings
+from tests.stacks import STACKS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,7 +65,7 @@ def test_a_missing_stack_file_is_an_error(tmp_path: Path) -> None:
         LocalSettings.from_stack("qa", tmp_path)
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", STACKS)
 def test_the_files_give_the_config_pulumi_hands_the_program(stack: str) -> None:
     """Read through pulumi.Config with the defaults the CLI applies from Pulumi.yaml, the
     same StackConfig as read from the files without Pulumi (with the model's defaults)."""

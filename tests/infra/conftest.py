@@ -10,6 +10,7 @@ import pytest
 from local.servers import MotoServer
 from tests.infra.fake_cli import moto_credentials
 from tests.infra.harness import Run, run
+from tests.stacks import STACKS
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -18,24 +19,32 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("filterwarnings", f"ignore::DeprecationWarning:{module}.*")
 
 
+_RUNS: dict[str, Run] = {}
+
+
+def stack_run(name: str) -> Run:
+    """The program run once per stack and test process."""
+    if name not in _RUNS:
+        result = run(name)
+        assert result.error is None, result.error
+        _RUNS[name] = result
+    return _RUNS[name]
+
+
 @pytest.fixture(scope="session")
 def dev() -> Run:
-    result = run("dev")
-    assert result.error is None, result.error
-    return result
+    return stack_run("dev")
 
 
 @pytest.fixture(scope="session")
 def prod() -> Run:
-    result = run("prod")
-    assert result.error is None, result.error
-    return result
+    return stack_run("prod")
 
 
-@pytest.fixture(scope="session", params=["dev", "prod"])
-def stack(request: pytest.FixtureRequest, dev: Run, prod: Run) -> Run:
-    """Each test using this runs against both stacks."""
-    return dev if request.param == "dev" else prod
+@pytest.fixture(scope="session", params=STACKS)
+def stack(request: pytest.FixtureRequest) -> Run:
+    """Each test using this runs against every stack (one per Pulumi.<stack>.yaml)."""
+    return stack_run(request.param)
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,7 @@ from components.config import (
 from components.config.base import Section, setting
 from components.config.kinds import Integer, Invalid
 from tests.infra.harness import ROOT, run
+from tests.stacks import STACKS
 
 
 @pytest.mark.parametrize(
@@ -265,7 +266,7 @@ def test_an_override_of_none_removes_the_stack_files_value_so_the_default_applie
 
 
 def test_stack_files_only_set_declared_keys() -> None:
-    for stack in ("dev", "prod"):
+    for stack in STACKS:
         config = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
         for key in config:
             namespace, _, name = key.partition(":")

@@ -114,9 +114,8 @@ def test_metrics_server_addon_is_installed_once_nodes_exist(stack: Run) -> None:
     assert addon.urn in one(stack, HPA).dependencies
 
 
-@pytest.mark.parametrize("name", ["dev", "prod"])
-def test_every_manifest_validates_strictly(name: str, dev: Run, prod: Run) -> None:
-    assert validate_every_manifest(dev if name == "dev" else prod) == 6
+def test_every_manifest_validates_strictly(stack: Run) -> None:
+    assert validate_every_manifest(stack) == 6
 
 
 # --- autoscaling off ---------------------------------------------------------------------
