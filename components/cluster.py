@@ -13,6 +13,7 @@ import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
 from components.config import ClusterConfig
+from components.iam import RoleSettings, role
 from components.policies import document, service_trust
 
 LOG_TYPES = ("api", "audit", "authenticator")
@@ -21,14 +22,20 @@ AMI_TYPES = {"arm64": "AL2023_ARM_64_STANDARD", "amd64": "AL2023_x86_64_STANDARD
 # Read-only on most namespaced objects, not Secrets; an EKS access policy, not an IAM policy.
 # https://docs.aws.amazon.com/eks/latest/userguide/access-policy-permissions.html
 VIEW_POLICY_ARN = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
+# The managed policy EKS's cluster role needs (EKS user guide, "Amazon EKS cluster IAM role").
+CLUSTER_POLICY = "AmazonEKSClusterPolicy"
 
 
 @dataclass(frozen=True, kw_only=True)
 class ClusterArgs:
     """Inputs of the Cluster component."""
 
+    name: str
+    """The EKS cluster's name, fixed by the program (it includes the stack)."""
     config: ClusterConfig
     """Version, API access, viewers and the node group's size and type."""
+    roles: RoleSettings
+    """How its IAM roles are created (the stack's permissions boundary)."""
     vpc_id: pulumi.Input[str]
     """The VPC the cluster runs in (`Network.vpc_id`)."""
     public_subnet_ids: Sequence[pulumi.Input[str]]
@@ -46,6 +53,8 @@ class Cluster(pulumi.ComponentResource):
 
     secrets_key: aws.kms.Key
     """Envelope encryption of Kubernetes Secrets, rotated yearly."""
+    service_role: aws.iam.Role
+    """The role EKS manages the cluster with (AmazonEKSClusterPolicy)."""
     eks_cluster: eks.Cluster
     """The pulumi-eks cluster component."""
     node_group: aws.eks.NodeGroup
@@ -81,9 +90,16 @@ class Cluster(pulumi.ComponentResource):
             ),
             child,
         )
+        self.service_role, service_policy = self._service_role(name, args)
         self.eks_cluster = eks.Cluster(
             f"{name}-eks",
             eks.ClusterArgs(
+                # Derived from the policy attachment's output: a data dependency, so EKS gets
+                # the role only once it holds its policy (`depends_on` on this remote component
+                # may not order the cluster created inside it).
+                name=service_policy.policy_arn.apply(lambda _: args.name),
+                # The program's own role: pulumi-eks' would have no IAM path and no boundary.
+                service_role=self.service_role,
                 vpc_id=args.vpc_id,
                 public_subnet_ids=list(args.public_subnet_ids),
                 private_subnet_ids=list(args.private_subnet_ids),
@@ -141,10 +157,8 @@ class Cluster(pulumi.ComponentResource):
     ) -> aws.eks.NodeGroup:
         config = args.config
         child = pulumi.ResourceOptions(parent=self)
-        node_role = aws.iam.Role(
-            f"{name}-node-role",
-            aws.iam.RoleArgs(assume_role_policy=document(service_trust("ec2.amazonaws.com"))),
-            child,
+        node_role = role(
+            f"{name}-node-role", document(service_trust("ec2.amazonaws.com")), args.roles, child
         )
         attachments = [
             aws.iam.RolePolicyAttachment(
@@ -208,6 +222,44 @@ class Cluster(pulumi.ComponentResource):
             ),
             pulumi.ResourceOptions(parent=self, depends_on=attachments),
         )
+
+    def _service_role(
+        self, name: str, args: ClusterArgs
+    ) -> tuple[aws.iam.Role, aws.iam.RolePolicyAttachment]:
+        """The cluster role and its AmazonEKSClusterPolicy attachment. Only EKS, acting for
+        this cluster of this account, may assume it (EKS accepts aws:SourceArn and
+        aws:SourceAccount in a cluster role's trust: EKS user guide, "Cross-service confused
+        deputy prevention in Amazon EKS")."""
+        child = pulumi.ResourceOptions(parent=self)
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        account = aws.get_caller_identity_output(opts=invoke).account_id
+        partition = aws.get_partition_output(opts=invoke).partition
+        region = aws.get_region_output(opts=invoke).region
+        service_role = role(
+            f"{name}-service-role",
+            document(
+                service_trust(
+                    "eks.amazonaws.com",
+                    source_account=account,
+                    source_arn=pulumi.Output.concat(
+                        "arn:", partition, ":eks:", region, ":", account, ":cluster/", args.name
+                    ),
+                )
+            ),
+            args.roles,
+            child,
+        )
+        attachment = aws.iam.RolePolicyAttachment(
+            f"{name}-service-policy",
+            aws.iam.RolePolicyAttachmentArgs(
+                role=service_role.name,
+                policy_arn=pulumi.Output.concat(
+                    "arn:", partition, ":iam::aws:policy/", CLUSTER_POLICY
+                ),
+            ),
+            child,
+        )
+        return service_role, attachment
 
     def _addon(
         self, name: str, addon: str, cluster_name: pulumi.Input[str], nodes: aws.eks.NodeGroup

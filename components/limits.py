@@ -70,3 +70,10 @@ def visibility_timeout_for(function_timeout: int, batching_window: int) -> int:
 IAM_ROLE_ARN = (
     r"arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/([A-Za-z0-9_+=,.@-]+/)*[A-Za-z0-9_+=,.@-]{1,64}"
 )
+# An IAM managed policy ARN (any partition): a customer managed policy of an account, or one of
+# AWS's (account `aws`); paths and names as IAM allows them (names up to 128 characters).
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-arns
+IAM_POLICY_ARN = (
+    r"arn:aws(-[a-z]+)*:iam::([0-9]{12}|aws):policy/([A-Za-z0-9_+=,.@-]+/)*"
+    r"[A-Za-z0-9_+=,.@-]{1,128}"
+)

@@ -9,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.config import PROJECT, ConfigError, NetworkConfig
+from components.iam import RoleSettings, role
 from components.policies import allow, document, service_trust
 
 # Flow log records aggregate up to 10 minutes (EC2's default; 60 s is the only other value):
@@ -24,6 +25,8 @@ class NetworkArgs:
     """Zones, address range, NAT gateways and flow logs."""
     flow_log_retention_days: int
     """Retention of the flow log group (logRetentionDays); a value CloudWatch Logs accepts."""
+    roles: RoleSettings
+    """How its IAM roles are created (the stack's permissions boundary)."""
 
 
 class Network(pulumi.ComponentResource):
@@ -184,19 +187,18 @@ class Network(pulumi.ComponentResource):
         # Only the flow logs service, acting for a flow log of this account and region, may
         # assume the role (the VPC guide's confused-deputy conditions). The flow log's own ID
         # cannot be named: the flow log is created after, and from, this role.
-        role = aws.iam.Role(
+        flow_logs_role = role(
             f"{name}-flow-logs-role",
-            aws.iam.RoleArgs(
-                assume_role_policy=document(
-                    service_trust(
-                        "vpc-flow-logs.amazonaws.com",
-                        source_account=account,
-                        source_arn=pulumi.Output.concat(
-                            "arn:", partition, ":ec2:", region, ":", account, ":vpc-flow-log/*"
-                        ),
-                    )
+            document(
+                service_trust(
+                    "vpc-flow-logs.amazonaws.com",
+                    source_account=account,
+                    source_arn=pulumi.Output.concat(
+                        "arn:", partition, ":ec2:", region, ":", account, ":vpc-flow-log/*"
+                    ),
                 )
             ),
+            args.roles,
             child,
         )
         # The VPC guide lists CreateLogGroup and DescribeLogGroups as well; the group exists
@@ -205,7 +207,7 @@ class Network(pulumi.ComponentResource):
         publish = aws.iam.RolePolicy(
             f"{name}-flow-logs-policy",
             aws.iam.RolePolicyArgs(
-                role=role.id,
+                role=flow_logs_role.id,
                 policy=document(
                     allow(
                         ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
@@ -223,7 +225,7 @@ class Network(pulumi.ComponentResource):
                 traffic_type=args.config.flow_log_traffic_type,
                 log_destination_type="cloud-watch-logs",
                 log_destination=log_group.arn,
-                iam_role_arn=role.arn,
+                iam_role_arn=flow_logs_role.arn,
                 max_aggregation_interval=FLOW_LOG_AGGREGATION_SECONDS,
             ),
             # Delivery starts at creation: the role must already be allowed to write.

@@ -31,6 +31,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
 
 from components.config import PROJECT, stack_values
+from components.iam import RoleSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
@@ -39,6 +40,9 @@ REGION = "eu-west-1"
 # A documentation range (RFC 5737) stands in for the operator's address, which every real
 # stack must set itself (the key has no default on purpose).
 TEST_API_CIDRS = '["198.51.100.0/24"]'
+ALONE_BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/alone-boundary"
+ALONE_ROLES = RoleSettings(permissions_boundary_arn=ALONE_BOUNDARY)
+"""What components run alone create their roles with."""
 
 # How a resource reference looks on the wire; the SDK keeps these private, the mock needs them
 # to answer with references and to strip them from inputs.
@@ -78,6 +82,8 @@ class Run:
     """Everything one program run produced."""
 
     records: list[Recorded]
+    stack: str = ""
+    """The stack it ran as."""
     outputs: dict[str, Any] = field(default_factory=dict)
     secret_outputs: set[str] = field(default_factory=set)
     invokes: list[tuple[str, str]] = field(default_factory=list)
@@ -199,7 +205,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         inner_type = "aws:eks/cluster:Cluster"
         inner_name = f"{args.name}-eksCluster"
         inner_urn = urn.rsplit("::", 1)[0] + f"${inner_type}::{inner_name}"
-        cluster_name = f"{args.name}-phys"
+        cluster_name = args.inputs.get("name") or f"{args.name}-phys"
         inner_state = {
             "name": cluster_name,
             "arn": f"arn:aws:eks:{self.region}:{ACCOUNT}:cluster/{cluster_name}",
@@ -308,7 +314,7 @@ def _run_under_mocks(
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(dict(config))
 
-    result = Run(records=mocks.records, invokes=mocks.invokes)
+    result = Run(records=mocks.records, stack=stack, invokes=mocks.invokes)
 
     async def resolve_exports() -> None:
         root = settings.get_root_resource()

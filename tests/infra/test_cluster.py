@@ -7,7 +7,7 @@ from typing import Any
 
 from components.cluster import Cluster, ClusterArgs
 from components.config import ClusterConfig
-from tests.infra.harness import Run, run, run_component
+from tests.infra.harness import ALONE_ROLES, Run, run, run_component
 from tests.infra.lookup import NODES, ids, of_type, one, statements, subnets
 
 EKS = "eks:index:Cluster"
@@ -63,7 +63,7 @@ def test_viewer_roles_get_cluster_wide_view_access_only() -> None:
     assert result.error is None
     entries = of_type(result, "aws:eks/accessEntry:AccessEntry")
     assert sorted(e.inputs["principalArn"] for e in entries) == sorted(roles)
-    assert all(e.inputs["clusterName"] == "cluster-eks-phys" for e in entries)
+    assert all(e.inputs["clusterName"] == "ecr-eks-lambda-dev" for e in entries)
     # No Kubernetes groups: the access policy below is all they get.
     assert all("kubernetesGroups" not in e.inputs for e in entries)
     grants = of_type(result, "aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
@@ -73,7 +73,7 @@ def test_viewer_roles_get_cluster_wide_view_access_only() -> None:
             "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
         )
         assert grant.inputs["accessScope"] == {"type": "cluster"}
-        assert grant.inputs["clusterName"] == "cluster-eks-phys"
+        assert grant.inputs["clusterName"] == "ecr-eks-lambda-dev"
 
 
 def test_viewer_resource_names_do_not_depend_on_list_order() -> None:
@@ -96,7 +96,7 @@ def test_viewer_resource_names_do_not_depend_on_list_order() -> None:
 def test_node_group_in_private_subnets_with_config_sizes(dev: Run, prod: Run) -> None:
     for run_, sizes, itype in ((dev, (1, 1, 2), "t4g.medium"), (prod, (3, 3, 6), "m7g.large")):
         ng = one(run_, NODES).inputs
-        assert ng["clusterName"] == "cluster-eks-phys"
+        assert ng["clusterName"] == f"ecr-eks-lambda-{run_.stack}"
         assert sorted(ng["subnetIds"]) == sorted(ids(subnets(run_, "private")))
         assert ng["instanceTypes"] == [itype]
         assert ng["amiType"] == "AL2023_ARM_64_STANDARD"
@@ -124,6 +124,38 @@ def test_nodes_require_imdsv2_and_encrypt_their_disks(stack: Run) -> None:
     assert one(stack, NODES).inputs["launchTemplate"] == {"id": f"{lt.name}-id", "version": "1"}
 
 
+def test_the_cluster_runs_as_the_programs_own_role_trusted_by_eks_for_this_cluster(
+    stack: Run,
+) -> None:
+    role = one(stack, "aws:iam/role:Role", "cluster-service-role")
+    cluster = one(stack, "eks:index:Cluster")
+    assert cluster.inputs["serviceRole"] == role.urn
+    assert statements(role, "assumeRolePolicy") == [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "eks.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": "123456789012"},
+                "ArnLike": {
+                    "aws:SourceArn": (
+                        f"arn:aws:eks:eu-west-1:123456789012:cluster/ecr-eks-lambda-{stack.stack}"
+                    )
+                },
+            },
+        }
+    ]
+    attachment = one(
+        stack, "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "cluster-service-policy"
+    )
+    assert attachment.inputs == {
+        "role": role.outputs["name"],
+        "policyArn": "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy",
+    }
+    # EKS gets the role only once it holds its policy: the cluster's name waits for it.
+    assert attachment.urn in cluster.property_dependencies["name"]
+
+
 def test_node_role_has_exactly_the_three_node_policies(stack: Run) -> None:
     role = one(stack, "aws:iam/role:Role", "cluster-node-role")
     assert statements(role, "assumeRolePolicy") == [
@@ -149,7 +181,7 @@ def test_node_role_has_exactly_the_three_node_policies(stack: Run) -> None:
 def test_pod_identity_agent_and_coredns_addons_are_installed(stack: Run) -> None:
     addons = {a.inputs["addonName"]: a.inputs for a in of_type(stack, "aws:eks/addon:Addon")}
     assert set(addons) == {"eks-pod-identity-agent", "coredns", "metrics-server"}
-    assert all(a["clusterName"] == "cluster-eks-phys" for a in addons.values())
+    assert all(a["clusterName"] == f"ecr-eks-lambda-{stack.stack}" for a in addons.values())
     # pulumi-eks would create CoreDNS before any node exists to run it.
     assert one(stack, EKS).inputs["corednsAddonOptions"]["enabled"] is False
 
@@ -171,7 +203,9 @@ def cluster_alone(config: ClusterConfig, *, metrics_server: bool) -> Run:
         cluster = Cluster(
             "k8s",
             ClusterArgs(
+                name="eks-alone",
                 config=config,
+                roles=ALONE_ROLES,
                 vpc_id="vpc-1",
                 public_subnet_ids=["subnet-pub-a", "subnet-pub-b"],
                 private_subnet_ids=["subnet-priv-a", "subnet-priv-b"],
@@ -207,7 +241,7 @@ def test_alone_it_runs_in_the_given_subnets_with_the_configured_nodes() -> None:
     assert sorted(eks["privateSubnetIds"]) == ["subnet-priv-a", "subnet-priv-b"]
     assert eks["publicAccessCidrs"] == ["203.0.113.7/32"]
     nodes = one(result, NODES).inputs
-    assert nodes["clusterName"] == "k8s-eks-phys"
+    assert nodes["clusterName"] == "eks-alone"
     assert sorted(nodes["subnetIds"]) == ["subnet-priv-a", "subnet-priv-b"]
     assert (nodes["instanceTypes"], nodes["amiType"], nodes["capacityType"]) == (
         ["m7i.large"],
@@ -222,8 +256,8 @@ def test_alone_it_runs_in_the_given_subnets_with_the_configured_nodes() -> None:
         "eks-pod-identity-agent",
     ]
     # Its outputs are what the app takes.
-    assert result.outputs["name"] == "k8s-eks-phys"
-    assert result.outputs["arn"] == "arn:aws:eks:eu-west-1:123456789012:cluster/k8s-eks-phys"
+    assert result.outputs["name"] == "eks-alone"
+    assert result.outputs["arn"] == "arn:aws:eks:eu-west-1:123456789012:cluster/eks-alone"
     assert "kubeconfig" in result.secret_outputs
 
 

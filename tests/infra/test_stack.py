@@ -77,7 +77,7 @@ def test_exports(stack: Run) -> None:
         "functionName",
         "appEndpoint",
     }
-    assert stack.outputs["clusterName"] == "cluster-eks-phys"
+    assert stack.outputs["clusterName"] == f"ecr-eks-lambda-{stack.stack}"
     assert (
         stack.outputs["queueUrl"]
         == one(stack, "aws:sqs/queue:Queue", "consumer-queue").outputs["url"]
