@@ -9,8 +9,8 @@ import pulumi_aws as aws
 
 from components.alarms import Alarms, AlarmsArgs
 from components.app import App, AppArgs
-from components.cluster import Cluster, ClusterArgs
-from components.config import load_stack_config
+from components.cluster import Cluster, ClusterArgs, cluster_creator
+from components.config import check_cluster_creator, load_stack_config
 from components.function import Function, FunctionArgs
 from components.iam import RoleSettings
 from components.network import Network, NetworkArgs
@@ -36,6 +36,11 @@ aws_provider = aws.Provider(
     ),
 )
 with_aws = pulumi.ResourceOptions(providers=[aws_provider])
+# Fixed (not auto-named), so the program can tell whether it exists and name its log group.
+cluster_name = f"{config.project}-{config.stack}"
+check_cluster_creator(
+    config, cluster_creator(cluster_name, pulumi.InvokeOptions(provider=aws_provider))
+)
 
 registry = Registry(
     "registry",
@@ -74,7 +79,7 @@ network = Network(
 cluster = Cluster(
     "cluster",
     ClusterArgs(
-        name=f"{config.project}-{config.stack}",
+        name=cluster_name,
         config=config.cluster,
         roles=roles,
         vpc_id=network.vpc_id,

@@ -22,8 +22,24 @@ AMI_TYPES = {"arm64": "AL2023_ARM_64_STANDARD", "amd64": "AL2023_x86_64_STANDARD
 # Read-only on most namespaced objects, not Secrets; an EKS access policy, not an IAM policy.
 # https://docs.aws.amazon.com/eks/latest/userguide/access-policy-permissions.html
 VIEW_POLICY_ARN = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
+# Everything, cluster-wide (access-policy-permissions.html: cluster-admin's permissions).
+ADMIN_POLICY_ARN = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 # The managed policy EKS's cluster role needs (EKS user guide, "Amazon EKS cluster IAM role").
 CLUSTER_POLICY = "AmazonEKSClusterPolicy"
+
+
+def cluster_creator(cluster_name: str, opts: pulumi.InvokeOptions) -> str | None:
+    """The IAM principal this run would create the cluster as: the caller (an assumed role as
+    its role's ARN, path included), while no cluster of that name exists in the region; None
+    once it exists (its creator is no longer visible).
+
+    pulumi-eks always creates the cluster with bootstrapClusterCreatorAdminPermissions (not an
+    option: pulumi/pulumi-eks#2373), so EKS gives the creator an admin access entry itself, and
+    a second entry for the same principal fails."""
+    if cluster_name in aws.eks.get_clusters(opts=opts).names:
+        return None
+    caller = aws.get_caller_identity(opts=opts).arn
+    return aws.iam.get_session_context(arn=caller, opts=opts).issuer_arn
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,7 +152,11 @@ class Cluster(pulumi.ComponentResource):
         self.metrics_server = (
             self._addon(name, "metrics-server", *nodes) if args.metrics_server else None
         )
-        self._viewers(name, self.cluster_name, config.viewer_role_arns)
+        # View, not edit, for viewers: a pull request's preview must not be able to change the
+        # cluster. With view only, pulumi-kubernetes falls back from a server-side dry run
+        # (which needs `patch`) to a client-side preview (pulumi/pulumi-kubernetes#2419).
+        self._access(name, "viewer", config.viewer_role_arns, VIEW_POLICY_ARN)
+        self._access(name, "admin", config.admin_principal_arns, ADMIN_POLICY_ARN)
         self.provider = k8s.Provider(
             f"{name}-k8s",
             k8s.ProviderArgs(kubeconfig=self.eks_cluster.kubeconfig_json),
@@ -276,27 +296,24 @@ class Cluster(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self, depends_on=[nodes]),
         )
 
-    def _viewers(
-        self, name: str, cluster_name: pulumi.Input[str], role_arns: Sequence[str]
-    ) -> None:
+    def _access(self, name: str, kind: str, principal_arns: Sequence[str], policy_arn: str) -> None:
+        """An access entry per principal with `policy_arn`, cluster-wide."""
         child = pulumi.ResourceOptions(parent=self)
-        for arn in role_arns:
+        short = policy_arn.rsplit("/", 1)[-1].removeprefix("AmazonEKS").removesuffix("Policy")
+        for arn in principal_arns:
             # Named after the ARN, not its position: reordering the list replaces nothing.
             suffix = hashlib.sha256(arn.encode()).hexdigest()[:8]
             entry = aws.eks.AccessEntry(
-                f"{name}-viewer-{suffix}",
-                aws.eks.AccessEntryArgs(cluster_name=cluster_name, principal_arn=arn),
+                f"{name}-{kind}-{suffix}",
+                aws.eks.AccessEntryArgs(cluster_name=self.cluster_name, principal_arn=arn),
                 child,
             )
-            # View, not edit: a pull request's preview must not be able to change the cluster.
-            # With view only, pulumi-kubernetes falls back from a server-side dry run (which
-            # needs `patch`) to a client-side preview (pulumi/pulumi-kubernetes#2419).
             aws.eks.AccessPolicyAssociation(
-                f"{name}-viewer-{suffix}-view",
+                f"{name}-{kind}-{suffix}-{short.lower()}",
                 aws.eks.AccessPolicyAssociationArgs(
-                    cluster_name=cluster_name,
+                    cluster_name=self.cluster_name,
                     principal_arn=entry.principal_arn,
-                    policy_arn=VIEW_POLICY_ARN,
+                    policy_arn=policy_arn,
                     access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
                 ),
                 child,

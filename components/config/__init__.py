@@ -32,6 +32,7 @@ from components.config.base import (
     config_string,
     load_section,
     parse_setting,
+    problem,
 )
 from components.config.cluster import ClusterConfig
 from components.config.function import FunctionConfig
@@ -118,6 +119,26 @@ def load_stack_config(
     )
 
 
+def check_cluster_creator(config: StackConfig, creator_arn: str | None) -> None:
+    """Raise ConfigError if `creator_arn`, the principal about to create the cluster
+    (components.cluster.cluster_creator), is listed as an admin: EKS makes it admin itself,
+    and a principal can have only one access entry."""
+    key = ClusterConfig.key("admin_principal_arns")
+    if creator_arn is not None and creator_arn in config.cluster.admin_principal_arns:
+        raise ConfigError(
+            [
+                problem(
+                    PROJECT,
+                    key,
+                    creator_arn,
+                    "is the identity creating the cluster, which EKS makes admin itself "
+                    "(and a principal can have one access entry only); remove it from "
+                    f"{key}, or run the first up as another identity",
+                )
+            ]
+        )
+
+
 def stack_values(
     stack: str, root: Path, overrides: Mapping[str, str | None] | None = None
 ) -> dict[str, str]:
@@ -173,6 +194,7 @@ __all__ = [
     "NetworkConfig",
     "SharedConfig",
     "StackConfig",
+    "check_cluster_creator",
     "load_stack_config",
     "stack_config_from_files",
     "stack_values",

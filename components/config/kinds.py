@@ -273,6 +273,11 @@ CIDRS = Strings(
     'a list of IPv4 CIDRs, e.g. ["203.0.113.7/32"]',
     "must be an IPv4 CIDR with no host bits set, e.g. 203.0.113.7/32",
 )
+PRINCIPAL_ARNS = Strings(
+    lambda arn: re.fullmatch(limits.IAM_PRINCIPAL_ARN, arn) is not None,
+    'a list of IAM role or user ARNs, e.g. ["arn:aws:iam::123456789012:role/break-glass"]',
+    "must be IAM role or user ARNs, e.g. arn:aws:iam::123456789012:role/break-glass",
+)
 ROLE_ARNS = Strings(
     lambda arn: re.fullmatch(limits.IAM_ROLE_ARN, arn) is not None,
     'a list of IAM role ARNs, e.g. ["arn:aws:iam::123456789012:role/preview"]',

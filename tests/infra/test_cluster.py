@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from components.cluster import Cluster, ClusterArgs
 from components.config import ClusterConfig
 from tests.infra.harness import ALONE_ROLES, Run, run, run_component
@@ -74,6 +76,81 @@ def test_viewer_roles_get_cluster_wide_view_access_only() -> None:
         )
         assert grant.inputs["accessScope"] == {"type": "cluster"}
         assert grant.inputs["clusterName"] == "ecr-eks-lambda-dev"
+
+
+ADMINS = [
+    "arn:aws:iam::123456789012:role/ecr-eks-lambda-ci/github-deploy",
+    "arn:aws:iam::123456789012:user/ops/break-glass",
+]
+
+
+def test_admins_get_cluster_wide_admin_access() -> None:
+    result = run("dev", {"clusterAdminPrincipalArns": json.dumps(ADMINS)})
+    assert result.error is None, result.error
+    entries = of_type(result, "aws:eks/accessEntry:AccessEntry")
+    assert sorted(e.inputs["principalArn"] for e in entries) == sorted(ADMINS)
+    assert all(e.inputs["clusterName"] == "ecr-eks-lambda-dev" for e in entries)
+    grants = of_type(result, "aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+    assert sorted(
+        (g.inputs["principalArn"], g.inputs["policyArn"], g.inputs["accessScope"]["type"])
+        for g in grants
+    ) == sorted(
+        (arn, "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy", "cluster")
+        for arn in ADMINS
+    )
+
+
+@pytest.mark.parametrize(
+    ("admins", "viewers", "expected"),
+    [
+        (['"arn:aws:iam::123456789012:group/ops"'], [], "must be IAM role or user ARNs"),
+        ([f'"{ADMINS[0]}"'], [f'"{ADMINS[0]}"'], "is also in clusterViewerRoleArns"),
+        ([f'"{ADMINS[0]}"', f'"{ADMINS[0]}"'], [], "is listed twice"),
+    ],
+)
+def test_bad_admin_lists_are_refused_naming_the_key(
+    admins: list[str], viewers: list[str], expected: str
+) -> None:
+    result = run(
+        "dev",
+        {
+            "clusterAdminPrincipalArns": f"[{', '.join(admins)}]",
+            "clusterViewerRoleArns": f"[{', '.join(viewers)}]",
+        },
+    )
+    assert result.error is not None
+    assert "ecr-eks-lambda:clusterAdminPrincipalArns = " in str(result.error)
+    assert expected in str(result.error)
+    assert of_type(result, "eks:index:Cluster") == []
+
+
+# The CI deploy role, as STS names it while the role is assumed.
+DEPLOY_SESSION = "arn:aws:sts::123456789012:assumed-role/github-deploy/gha-1"
+DEPLOY_ROLE = "arn:aws:iam::123456789012:role/github-deploy"
+
+
+@pytest.mark.parametrize("caller", [DEPLOY_SESSION, "arn:aws:iam::123456789012:user/deployer"])
+def test_the_identity_about_to_create_the_cluster_cannot_be_listed_as_admin(caller: str) -> None:
+    creator = DEPLOY_ROLE if caller == DEPLOY_SESSION else caller
+    admins = json.dumps([creator, ADMINS[1]])
+    result = run("dev", {"clusterAdminPrincipalArns": admins}, caller_arn=caller)
+    assert result.error is not None
+    assert f"ecr-eks-lambda:clusterAdminPrincipalArns = {creator!r}" in str(result.error)
+    assert "creating the cluster" in str(result.error)
+    assert of_type(result, "eks:index:Cluster") == []
+
+
+def test_once_the_cluster_exists_the_caller_may_be_an_admin() -> None:
+    # A person created the cluster; CI's deploy role, listed as admin, runs every later up.
+    result = run(
+        "dev",
+        {"clusterAdminPrincipalArns": json.dumps([DEPLOY_ROLE])},
+        caller_arn=DEPLOY_SESSION,
+        existing_clusters=("other-cluster", "ecr-eks-lambda-dev"),
+    )
+    assert result.error is None, result.error
+    entry = one(result, "aws:eks/accessEntry:AccessEntry")
+    assert entry.inputs["principalArn"] == DEPLOY_ROLE
 
 
 def test_viewer_resource_names_do_not_depend_on_list_order() -> None:

@@ -48,6 +48,8 @@ def test_every_invoke_goes_through_the_same_provider(stack: Run) -> None:
         "aws:index/getAvailabilityZones:getAvailabilityZones",
         "aws:ecr/getAuthorizationToken:getAuthorizationToken",
         "aws:index/getCallerIdentity:getCallerIdentity",
+        "aws:eks/getClusters:getClusters",
+        "aws:iam/getSessionContext:getSessionContext",
         "aws:index/getPartition:getPartition",
         "aws:index/getRegion:getRegion",
     }
