@@ -36,8 +36,7 @@ aws_provider = aws.Provider(
     ),
 )
 with_aws = pulumi.ResourceOptions(providers=[aws_provider])
-# Fixed (not auto-named), so the program can tell whether it exists and name its log group.
-cluster_name = f"{config.project}-{config.stack}"
+cluster_name = config.cluster_name
 check_cluster_creator(
     config, cluster_creator(cluster_name, pulumi.InvokeOptions(provider=aws_provider))
 )
@@ -86,6 +85,7 @@ cluster = Cluster(
         public_subnet_ids=network.public_subnet_ids,
         private_subnet_ids=network.private_subnet_ids,
         deletion_protection=protect,
+        log_retention_days=log_days,
         metrics_server=config.app.autoscaling,
     ),
     with_aws,

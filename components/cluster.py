@@ -28,6 +28,11 @@ ADMIN_POLICY_ARN = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdmin
 CLUSTER_POLICY = "AmazonEKSClusterPolicy"
 
 
+def _cluster_of(log_group_name: str) -> str:
+    """The cluster whose control-plane log group is `log_group_name`."""
+    return log_group_name.removeprefix("/aws/eks/").removesuffix("/cluster")
+
+
 def cluster_creator(cluster_name: str, opts: pulumi.InvokeOptions) -> str | None:
     """The IAM principal this run would create the cluster as: the caller (an assumed role as
     its role's ARN, path included), while no cluster of that name exists in the region; None
@@ -60,6 +65,8 @@ class ClusterArgs:
     """Subnets for the nodes and the control plane's interfaces, one per zone."""
     deletion_protection: bool
     """EKS cluster deletion protection (protectResources)."""
+    log_retention_days: int
+    """Retention of the control-plane log group (logRetentionDays)."""
     metrics_server: bool
     """Install EKS's metrics-server add-on, which a HorizontalPodAutoscaler reads CPU from."""
 
@@ -71,6 +78,8 @@ class Cluster(pulumi.ComponentResource):
     """Envelope encryption of Kubernetes Secrets, rotated yearly."""
     service_role: aws.iam.Role
     """The role EKS manages the cluster with (AmazonEKSClusterPolicy)."""
+    log_group: aws.cloudwatch.LogGroup
+    """`/aws/eks/<cluster>/cluster`, the control-plane logs, with the stack's retention."""
     eks_cluster: eks.Cluster
     """The pulumi-eks cluster component."""
     node_group: aws.eks.NodeGroup
@@ -107,13 +116,24 @@ class Cluster(pulumi.ComponentResource):
             child,
         )
         self.service_role, service_policy = self._service_role(name, args)
+        # EKS writes to this group, and creates it without retention if it does not exist yet.
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-control-plane-logs",
+            aws.cloudwatch.LogGroupArgs(
+                name=f"/aws/eks/{args.name}/cluster", retention_in_days=args.log_retention_days
+            ),
+            child,
+        )
         self.eks_cluster = eks.Cluster(
             f"{name}-eks",
             eks.ClusterArgs(
-                # Derived from the policy attachment's output: a data dependency, so EKS gets
-                # the role only once it holds its policy (`depends_on` on this remote component
-                # may not order the cluster created inside it).
-                name=service_policy.policy_arn.apply(lambda _: args.name),
+                # Derived from the log group's and the policy attachment's outputs: data
+                # dependencies, so the cluster is created once its log group exists and its
+                # role holds its policy (`depends_on` on this remote component may not order
+                # the cluster created inside it).
+                name=pulumi.Output.all(self.log_group.name, service_policy.policy_arn).apply(
+                    lambda values: _cluster_of(values[0])
+                ),
                 # The program's own role: pulumi-eks' would have no IAM path and no boundary.
                 service_role=self.service_role,
                 vpc_id=args.vpc_id,

@@ -77,6 +77,8 @@ IAM_POLICY_ARN = (
     r"arn:aws(-[a-z]+)*:iam::([0-9]{12}|aws):policy/([A-Za-z0-9_+=,.@-]+/)*"
     r"[A-Za-z0-9_+=,.@-]{1,128}"
 )
+# EKS CreateCluster `name`: 1-100 characters, "^[0-9A-Za-z][A-Za-z0-9\-_]*$" (EKS API reference).
+EKS_CLUSTER_NAME = r"[0-9A-Za-z][A-Za-z0-9\-_]{0,99}"
 # An IAM role or user ARN (any partition): what an EKS access entry's principal may be.
 IAM_PRINCIPAL_ARN = (
     r"arn:aws(-[a-z]+)*:iam::[0-9]{12}:(role|user)/([A-Za-z0-9_+=,.@-]+/)*[A-Za-z0-9_+=,.@-]{1,64}"

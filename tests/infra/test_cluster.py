@@ -9,7 +9,7 @@ import pytest
 
 from components.cluster import Cluster, ClusterArgs
 from components.config import ClusterConfig
-from tests.infra.harness import ALONE_ROLES, Run, run, run_component
+from tests.infra.harness import ALONE_BOUNDARY, ALONE_ROLES, Run, run, run_component
 from tests.infra.lookup import NODES, ids, of_type, one, statements, subnets
 
 EKS = "eks:index:Cluster"
@@ -233,6 +233,22 @@ def test_the_cluster_runs_as_the_programs_own_role_trusted_by_eks_for_this_clust
     assert attachment.urn in cluster.property_dependencies["name"]
 
 
+def test_control_plane_logs_go_to_a_group_with_the_stacks_retention_made_first(
+    dev: Run, prod: Run
+) -> None:
+    for run_, days in ((dev, 7), (prod, 90)):
+        group = one(run_, "aws:cloudwatch/logGroup:LogGroup", "cluster-control-plane-logs")
+        assert group.inputs == {
+            "name": f"/aws/eks/ecr-eks-lambda-{run_.stack}/cluster",
+            "retentionInDays": days,
+        }
+        cluster = one(run_, "eks:index:Cluster")
+        assert cluster.inputs["name"] == f"ecr-eks-lambda-{run_.stack}"
+        assert cluster.inputs["enabledClusterLogTypes"] == ["api", "audit", "authenticator"]
+        # The cluster's name comes from the group's: EKS cannot create the group first.
+        assert group.urn in cluster.property_dependencies["name"]
+
+
 def test_node_role_has_exactly_the_three_node_policies(stack: Run) -> None:
     role = one(stack, "aws:iam/role:Role", "cluster-node-role")
     assert statements(role, "assumeRolePolicy") == [
@@ -287,6 +303,7 @@ def cluster_alone(config: ClusterConfig, *, metrics_server: bool) -> Run:
                 public_subnet_ids=["subnet-pub-a", "subnet-pub-b"],
                 private_subnet_ids=["subnet-priv-a", "subnet-priv-b"],
                 deletion_protection=True,
+                log_retention_days=90,
                 metrics_server=metrics_server,
             ),
         )
@@ -336,6 +353,13 @@ def test_alone_it_runs_in_the_given_subnets_with_the_configured_nodes() -> None:
     assert result.outputs["name"] == "eks-alone"
     assert result.outputs["arn"] == "arn:aws:eks:eu-west-1:123456789012:cluster/eks-alone"
     assert "kubeconfig" in result.secret_outputs
+    group = one(result, "aws:cloudwatch/logGroup:LogGroup")
+    assert group.inputs == {"name": "/aws/eks/eks-alone/cluster", "retentionInDays": 90}
+    roles = of_type(result, "aws:iam/role:Role")
+    assert {(r.name, r.inputs["permissionsBoundary"]) for r in roles} == {
+        ("k8s-service-role", ALONE_BOUNDARY),
+        ("k8s-node-role", ALONE_BOUNDARY),
+    }
 
 
 def test_alone_the_metrics_server_follows_its_switch() -> None:
