@@ -141,6 +141,8 @@ class Cluster(pulumi.ComponentResource):
                 private_subnet_ids=list(args.private_subnet_ids),
                 authentication_mode=eks.AuthenticationMode.API,
                 version=config.kubernetes_version,
+                # Explicit: unset, EKS applies EXTENDED (pulumi-eks' docstring).
+                upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type=config.support_type),
                 enabled_cluster_log_types=list(LOG_TYPES),
                 encryption_config_key_arn=self.secrets_key.arn,
                 endpoint_private_access=True,

@@ -50,6 +50,8 @@ NODE_ARCHITECTURES: Final = ("arm64", "amd64")
 FUNCTION_ARCHITECTURES: Final = ("arm64", "x86_64")
 NAT_GATEWAYS: Final = ("perAz", "single")
 CAPACITY_TYPES: Final = ("ON_DEMAND", "SPOT")
+# EKS UpgradePolicy `supportType` (EKS API reference, UpgradePolicyRequest).
+EKS_SUPPORT_TYPES: Final = ("STANDARD", "EXTENDED")
 # EC2 CreateFlowLogs `TrafficType` values that record rejected traffic, which Security Hub
 # EC2.6 and the CIS AWS Foundations Benchmark ask for; EC2's third value, ACCEPT, omits it.
 FLOW_LOG_TRAFFIC_TYPES: Final = ("ALL", "REJECT")

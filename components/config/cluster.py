@@ -12,6 +12,7 @@ from components.config.kinds import CIDRS, PRINCIPAL_ARNS, ROLE_ARNS, Choice, In
 
 NodeArchitecture = Literal["arm64", "amd64"]
 CapacityType = Literal["ON_DEMAND", "SPOT"]
+SupportType = Literal["STANDARD", "EXTENDED"]
 # Graviton instance families carry a `g` after the generation digit (t4g, m7g, c7gn, r8gd).
 _GRAVITON_FAMILY = re.compile(r"^[a-z]+\d+g[a-z]*\.")
 
@@ -27,6 +28,14 @@ class ClusterConfig(Section):
         ),
         "The EKS Kubernetes minor version, pinned.",
         default="1.35",
+    )
+    support_type: SupportType = setting(
+        "kubernetesSupportType",
+        Choice(limits.EKS_SUPPORT_TYPES),
+        "What EKS does when kubernetesVersion leaves standard support: STANDARD upgrades the "
+        "control plane itself to the next version (the drift check then reports it); "
+        "EXTENDED keeps it, billed extra per cluster-hour for up to 12 more months.",
+        default="STANDARD",
     )
     public_access_cidrs: tuple[str, ...] = setting(
         "clusterPublicAccessCidrs",

@@ -367,3 +367,15 @@ def test_alone_the_metrics_server_follows_its_switch() -> None:
     addon = one(result, ADDON, "k8s-metrics-server")
     assert one(result, NODES).urn in addon.dependencies
     assert one(result, EKS).inputs["endpointPublicAccess"] is False
+
+
+def test_the_upgrade_policy_is_set_explicitly_from_config(stack: Run) -> None:
+    # Unset, EKS would apply EXTENDED support, billed extra after standard support ends.
+    assert one(stack, "eks:index:Cluster").inputs["upgradePolicy"] == {"supportType": "STANDARD"}
+    extended = run(stack.stack, {"kubernetesSupportType": "EXTENDED"})
+    assert extended.error is None, extended.error
+    assert one(extended, "eks:index:Cluster").inputs["upgradePolicy"] == {"supportType": "EXTENDED"}
+    bad = run(stack.stack, {"kubernetesSupportType": "extended"})
+    assert "ecr-eks-lambda:kubernetesSupportType = 'extended': must be one of STANDARD, " in str(
+        bad.error
+    )
