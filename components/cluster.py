@@ -13,7 +13,7 @@ import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
 from components.config import ClusterConfig
-from components.iam import RoleSettings, role
+from components.iam import RoleSettings, role, trust_for_own
 from components.policies import document, service_trust
 
 LOG_TYPES = ("api", "audit", "authenticator")
@@ -273,24 +273,13 @@ class Cluster(pulumi.ComponentResource):
         aws:SourceAccount in a cluster role's trust: EKS user guide, "Cross-service confused
         deputy prevention in Amazon EKS")."""
         child = pulumi.ResourceOptions(parent=self)
-        invoke = pulumi.InvokeOutputOptions(parent=self)
-        account = aws.get_caller_identity_output(opts=invoke).account_id
-        partition = aws.get_partition_output(opts=invoke).partition
-        region = aws.get_region_output(opts=invoke).region
         service_role = role(
             f"{name}-service-role",
-            document(
-                service_trust(
-                    "eks.amazonaws.com",
-                    source_account=account,
-                    source_arn=pulumi.Output.concat(
-                        "arn:", partition, ":eks:", region, ":", account, ":cluster/", args.name
-                    ),
-                )
-            ),
+            trust_for_own("eks.amazonaws.com", "eks", f"cluster/{args.name}", self),
             args.roles,
             child,
         )
+        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
         attachment = aws.iam.RolePolicyAttachment(
             f"{name}-service-policy",
             aws.iam.RolePolicyAttachmentArgs(

@@ -9,8 +9,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components.config import PROJECT, ConfigError, NetworkConfig
-from components.iam import RoleSettings, role
-from components.policies import allow, document, service_trust
+from components.iam import RoleSettings, role, trust_for_own
+from components.policies import allow, document
 
 # Flow log records aggregate up to 10 minutes (EC2's default; 60 s is the only other value):
 # up to 10x fewer records for long-lived connections, at the cost of coarser timing.
@@ -180,24 +180,12 @@ class Network(pulumi.ComponentResource):
             aws.cloudwatch.LogGroupArgs(retention_in_days=args.flow_log_retention_days),
             child,
         )
-        invoke = pulumi.InvokeOutputOptions(parent=self)
-        account = aws.get_caller_identity_output(opts=invoke).account_id
-        partition = aws.get_partition_output(opts=invoke).partition
-        region = aws.get_region_output(opts=invoke).region
         # Only the flow logs service, acting for a flow log of this account and region, may
         # assume the role (the VPC guide's confused-deputy conditions). The flow log's own ID
         # cannot be named: the flow log is created after, and from, this role.
         flow_logs_role = role(
             f"{name}-flow-logs-role",
-            document(
-                service_trust(
-                    "vpc-flow-logs.amazonaws.com",
-                    source_account=account,
-                    source_arn=pulumi.Output.concat(
-                        "arn:", partition, ":ec2:", region, ":", account, ":vpc-flow-log/*"
-                    ),
-                )
-            ),
+            trust_for_own("vpc-flow-logs.amazonaws.com", "ec2", "vpc-flow-log/*", self),
             args.roles,
             child,
         )
