@@ -9,9 +9,10 @@ import pulumi_aws as aws
 
 from components.alarms import Alarms, AlarmsArgs
 from components.app import App, AppArgs
-from components.cluster import Cluster, ClusterArgs
-from components.config import load_stack_config
+from components.cluster import Cluster, ClusterArgs, cluster_creator
+from components.config import check_cluster_creator, load_stack_config
 from components.function import Function, FunctionArgs
+from components.iam import RoleSettings
 from components.network import Network, NetworkArgs
 from components.registry import Registry, RegistryArgs
 
@@ -21,6 +22,8 @@ ROOT = Path(__file__).resolve().parent
 config = load_stack_config()
 protect = config.shared.protect_resources
 log_days = config.shared.log_retention_days
+# Every role of the stack carries the boundary the CI deploy role requires (bootstrap/).
+roles = RoleSettings(permissions_boundary_arn=config.shared.permissions_boundary_arn)
 
 # Every AWS resource goes through this provider, so every taggable one carries these tags.
 aws_provider = aws.Provider(
@@ -33,6 +36,10 @@ aws_provider = aws.Provider(
     ),
 )
 with_aws = pulumi.ResourceOptions(providers=[aws_provider])
+cluster_name = config.cluster_name
+check_cluster_creator(
+    config, cluster_creator(cluster_name, pulumi.InvokeOptions(provider=aws_provider))
+)
 
 registry = Registry(
     "registry",
@@ -48,6 +55,7 @@ function = Function(
         code_root=ROOT,
         region=config.region,
         log_retention_days=log_days,
+        roles=roles,
         protect=protect,
     ),
     with_aws,
@@ -63,16 +71,21 @@ Alarms(
     with_aws,
 )
 network = Network(
-    "network", NetworkArgs(config=config.network, flow_log_retention_days=log_days), with_aws
+    "network",
+    NetworkArgs(config=config.network, flow_log_retention_days=log_days, roles=roles),
+    with_aws,
 )
 cluster = Cluster(
     "cluster",
     ClusterArgs(
+        name=cluster_name,
         config=config.cluster,
+        roles=roles,
         vpc_id=network.vpc_id,
         public_subnet_ids=network.public_subnet_ids,
         private_subnet_ids=network.private_subnet_ids,
         deletion_protection=protect,
+        log_retention_days=log_days,
         metrics_server=config.app.autoscaling,
     ),
     with_aws,
@@ -84,6 +97,7 @@ app = App(
         image=registry.image_ref,
         queue_url=function.queue_url,
         send_policy=function.send_policy(),
+        roles=roles,
         region=config.region,
         cluster_name=cluster.cluster_name,
         cluster_arn=cluster.cluster_arn,

@@ -9,6 +9,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.config import AppConfig
+from components.iam import RoleSettings, role
 from components.policies import document
 
 NAMESPACE = "app"
@@ -34,6 +35,8 @@ class AppArgs:
     """URL of the queue the app sends to (its QUEUE_URL)."""
     send_policy: pulumi.Input[str]
     """IAM policy document the app's role gets (`Function.send_policy()`)."""
+    roles: RoleSettings
+    """How its IAM roles are created (the stack's permissions boundary)."""
     region: str
     """AWS region of the queue (the app's AWS_REGION)."""
     cluster_name: pulumi.Input[str]
@@ -170,29 +173,28 @@ class App(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         # Only pods of this service account, in this namespace, on this cluster may assume the
         # role: Pod Identity sets these session tags on every AssumeRole it makes.
-        role = aws.iam.Role(
+        app_role = role(
             f"{name}-role",
-            aws.iam.RoleArgs(
-                assume_role_policy=document(
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "pods.eks.amazonaws.com"},
-                        "Action": ["sts:AssumeRole", "sts:TagSession"],
-                        "Condition": {
-                            "StringEquals": {
-                                "aws:RequestTag/eks-cluster-arn": args.cluster_arn,
-                                "aws:RequestTag/kubernetes-namespace": NAMESPACE,
-                                "aws:RequestTag/kubernetes-service-account": NAME,
-                            }
-                        },
-                    }
-                )
+            document(
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "pods.eks.amazonaws.com"},
+                    "Action": ["sts:AssumeRole", "sts:TagSession"],
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:RequestTag/eks-cluster-arn": args.cluster_arn,
+                            "aws:RequestTag/kubernetes-namespace": NAMESPACE,
+                            "aws:RequestTag/kubernetes-service-account": NAME,
+                        }
+                    },
+                }
             ),
+            args.roles,
             child,
         )
         grant = aws.iam.RolePolicy(
             f"{name}-policy",
-            aws.iam.RolePolicyArgs(role=role.id, policy=args.send_policy),
+            aws.iam.RolePolicyArgs(role=app_role.id, policy=args.send_policy),
             child,
         )
         association = aws.eks.PodIdentityAssociation(
@@ -201,11 +203,11 @@ class App(pulumi.ComponentResource):
                 cluster_name=args.cluster_name,
                 namespace=NAMESPACE,
                 service_account=NAME,
-                role_arn=role.arn,
+                role_arn=app_role.arn,
             ),
             pulumi.ResourceOptions(parent=self, depends_on=[args.pod_identity_agent]),
         )
-        return role, [association, grant]
+        return app_role, [association, grant]
 
     def _service(
         self,

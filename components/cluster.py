@@ -13,6 +13,7 @@ import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
 from components.config import ClusterConfig
+from components.iam import RoleSettings, role, trust_for_own
 from components.policies import document, service_trust
 
 LOG_TYPES = ("api", "audit", "authenticator")
@@ -21,14 +22,41 @@ AMI_TYPES = {"arm64": "AL2023_ARM_64_STANDARD", "amd64": "AL2023_x86_64_STANDARD
 # Read-only on most namespaced objects, not Secrets; an EKS access policy, not an IAM policy.
 # https://docs.aws.amazon.com/eks/latest/userguide/access-policy-permissions.html
 VIEW_POLICY_ARN = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
+# Everything, cluster-wide (access-policy-permissions.html: cluster-admin's permissions).
+ADMIN_POLICY_ARN = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+# The managed policy EKS's cluster role needs (EKS user guide, "Amazon EKS cluster IAM role").
+CLUSTER_POLICY = "AmazonEKSClusterPolicy"
+
+
+def _cluster_of(log_group_name: str) -> str:
+    """The cluster whose control-plane log group is `log_group_name`."""
+    return log_group_name.removeprefix("/aws/eks/").removesuffix("/cluster")
+
+
+def cluster_creator(cluster_name: str, opts: pulumi.InvokeOptions) -> str | None:
+    """The IAM principal this run would create the cluster as: the caller (an assumed role as
+    its role's ARN, path included), while no cluster of that name exists in the region; None
+    once it exists (its creator is no longer visible).
+
+    pulumi-eks always creates the cluster with bootstrapClusterCreatorAdminPermissions (not an
+    option: pulumi/pulumi-eks#2373), so EKS gives the creator an admin access entry itself, and
+    a second entry for the same principal fails."""
+    if cluster_name in aws.eks.get_clusters(opts=opts).names:
+        return None
+    caller = aws.get_caller_identity(opts=opts).arn
+    return aws.iam.get_session_context(arn=caller, opts=opts).issuer_arn
 
 
 @dataclass(frozen=True, kw_only=True)
 class ClusterArgs:
     """Inputs of the Cluster component."""
 
+    name: str
+    """The EKS cluster's name, fixed by the program (it includes the stack)."""
     config: ClusterConfig
     """Version, API access, viewers and the node group's size and type."""
+    roles: RoleSettings
+    """How its IAM roles are created (the stack's permissions boundary)."""
     vpc_id: pulumi.Input[str]
     """The VPC the cluster runs in (`Network.vpc_id`)."""
     public_subnet_ids: Sequence[pulumi.Input[str]]
@@ -37,6 +65,8 @@ class ClusterArgs:
     """Subnets for the nodes and the control plane's interfaces, one per zone."""
     deletion_protection: bool
     """EKS cluster deletion protection (protectResources)."""
+    log_retention_days: int
+    """Retention of the control-plane log group (logRetentionDays)."""
     metrics_server: bool
     """Install EKS's metrics-server add-on, which a HorizontalPodAutoscaler reads CPU from."""
 
@@ -46,6 +76,10 @@ class Cluster(pulumi.ComponentResource):
 
     secrets_key: aws.kms.Key
     """Envelope encryption of Kubernetes Secrets, rotated yearly."""
+    service_role: aws.iam.Role
+    """The role EKS manages the cluster with (AmazonEKSClusterPolicy)."""
+    log_group: aws.cloudwatch.LogGroup
+    """`/aws/eks/<cluster>/cluster`, the control-plane logs, with the stack's retention."""
     eks_cluster: eks.Cluster
     """The pulumi-eks cluster component."""
     node_group: aws.eks.NodeGroup
@@ -81,14 +115,34 @@ class Cluster(pulumi.ComponentResource):
             ),
             child,
         )
+        self.service_role, service_policy = self._service_role(name, args)
+        # EKS writes to this group, and creates it without retention if it does not exist yet.
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-control-plane-logs",
+            aws.cloudwatch.LogGroupArgs(
+                name=f"/aws/eks/{args.name}/cluster", retention_in_days=args.log_retention_days
+            ),
+            child,
+        )
         self.eks_cluster = eks.Cluster(
             f"{name}-eks",
             eks.ClusterArgs(
+                # Derived from the log group's and the policy attachment's outputs: data
+                # dependencies, so the cluster is created once its log group exists and its
+                # role holds its policy (`depends_on` on this remote component may not order
+                # the cluster created inside it).
+                name=pulumi.Output.all(self.log_group.name, service_policy.policy_arn).apply(
+                    lambda values: _cluster_of(values[0])
+                ),
+                # The program's own role: pulumi-eks' would have no IAM path and no boundary.
+                service_role=self.service_role,
                 vpc_id=args.vpc_id,
                 public_subnet_ids=list(args.public_subnet_ids),
                 private_subnet_ids=list(args.private_subnet_ids),
                 authentication_mode=eks.AuthenticationMode.API,
                 version=config.kubernetes_version,
+                # Explicit: unset, EKS applies EXTENDED (pulumi-eks' docstring).
+                upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type=config.support_type),
                 enabled_cluster_log_types=list(LOG_TYPES),
                 encryption_config_key_arn=self.secrets_key.arn,
                 endpoint_private_access=True,
@@ -120,7 +174,11 @@ class Cluster(pulumi.ComponentResource):
         self.metrics_server = (
             self._addon(name, "metrics-server", *nodes) if args.metrics_server else None
         )
-        self._viewers(name, self.cluster_name, config.viewer_role_arns)
+        # View, not edit, for viewers: a pull request's preview must not be able to change the
+        # cluster. With view only, pulumi-kubernetes falls back from a server-side dry run
+        # (which needs `patch`) to a client-side preview (pulumi/pulumi-kubernetes#2419).
+        self._access(name, "viewer", config.viewer_role_arns, VIEW_POLICY_ARN)
+        self._access(name, "admin", config.admin_principal_arns, ADMIN_POLICY_ARN)
         self.provider = k8s.Provider(
             f"{name}-k8s",
             k8s.ProviderArgs(kubeconfig=self.eks_cluster.kubeconfig_json),
@@ -141,10 +199,8 @@ class Cluster(pulumi.ComponentResource):
     ) -> aws.eks.NodeGroup:
         config = args.config
         child = pulumi.ResourceOptions(parent=self)
-        node_role = aws.iam.Role(
-            f"{name}-node-role",
-            aws.iam.RoleArgs(assume_role_policy=document(service_trust("ec2.amazonaws.com"))),
-            child,
+        node_role = role(
+            f"{name}-node-role", document(service_trust("ec2.amazonaws.com")), args.roles, child
         )
         attachments = [
             aws.iam.RolePolicyAttachment(
@@ -209,6 +265,33 @@ class Cluster(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self, depends_on=attachments),
         )
 
+    def _service_role(
+        self, name: str, args: ClusterArgs
+    ) -> tuple[aws.iam.Role, aws.iam.RolePolicyAttachment]:
+        """The cluster role and its AmazonEKSClusterPolicy attachment. Only EKS, acting for
+        this cluster of this account, may assume it (EKS accepts aws:SourceArn and
+        aws:SourceAccount in a cluster role's trust: EKS user guide, "Cross-service confused
+        deputy prevention in Amazon EKS")."""
+        child = pulumi.ResourceOptions(parent=self)
+        service_role = role(
+            f"{name}-service-role",
+            trust_for_own("eks.amazonaws.com", "eks", f"cluster/{args.name}", self),
+            args.roles,
+            child,
+        )
+        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
+        attachment = aws.iam.RolePolicyAttachment(
+            f"{name}-service-policy",
+            aws.iam.RolePolicyAttachmentArgs(
+                role=service_role.name,
+                policy_arn=pulumi.Output.concat(
+                    "arn:", partition, ":iam::aws:policy/", CLUSTER_POLICY
+                ),
+            ),
+            child,
+        )
+        return service_role, attachment
+
     def _addon(
         self, name: str, addon: str, cluster_name: pulumi.Input[str], nodes: aws.eks.NodeGroup
     ) -> aws.eks.Addon:
@@ -224,27 +307,24 @@ class Cluster(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self, depends_on=[nodes]),
         )
 
-    def _viewers(
-        self, name: str, cluster_name: pulumi.Input[str], role_arns: Sequence[str]
-    ) -> None:
+    def _access(self, name: str, kind: str, principal_arns: Sequence[str], policy_arn: str) -> None:
+        """An access entry per principal with `policy_arn`, cluster-wide."""
         child = pulumi.ResourceOptions(parent=self)
-        for arn in role_arns:
+        short = policy_arn.rsplit("/", 1)[-1].removeprefix("AmazonEKS").removesuffix("Policy")
+        for arn in principal_arns:
             # Named after the ARN, not its position: reordering the list replaces nothing.
             suffix = hashlib.sha256(arn.encode()).hexdigest()[:8]
             entry = aws.eks.AccessEntry(
-                f"{name}-viewer-{suffix}",
-                aws.eks.AccessEntryArgs(cluster_name=cluster_name, principal_arn=arn),
+                f"{name}-{kind}-{suffix}",
+                aws.eks.AccessEntryArgs(cluster_name=self.cluster_name, principal_arn=arn),
                 child,
             )
-            # View, not edit: a pull request's preview must not be able to change the cluster.
-            # With view only, pulumi-kubernetes falls back from a server-side dry run (which
-            # needs `patch`) to a client-side preview (pulumi/pulumi-kubernetes#2419).
             aws.eks.AccessPolicyAssociation(
-                f"{name}-viewer-{suffix}-view",
+                f"{name}-{kind}-{suffix}-{short.lower()}",
                 aws.eks.AccessPolicyAssociationArgs(
-                    cluster_name=cluster_name,
+                    cluster_name=self.cluster_name,
                     principal_arn=entry.principal_arn,
-                    policy_arn=VIEW_POLICY_ARN,
+                    policy_arn=policy_arn,
                     access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
                 ),
                 child,

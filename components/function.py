@@ -11,6 +11,7 @@ import pulumi_aws as aws
 
 from components import limits
 from components.config import FunctionConfig
+from components.iam import RoleSettings, role
 from components.policies import (
     allow,
     deny_insecure_transport,
@@ -77,6 +78,8 @@ class FunctionArgs:
     """AWS region, used to pick the Powertools layer published there."""
     log_retention_days: int
     """Retention of the function's log group (logRetentionDays)."""
+    roles: RoleSettings
+    """How its IAM roles are created (the stack's permissions boundary)."""
     protect: bool
     """Deletion protection and point-in-time recovery on the idempotency table, and Pulumi's
     `protect` on the table and both queues (protectResources)."""
@@ -187,10 +190,8 @@ class Function(pulumi.ComponentResource):
             child,
         )
 
-        self.role = aws.iam.Role(
-            f"{name}-role",
-            aws.iam.RoleArgs(assume_role_policy=document(service_trust("lambda.amazonaws.com"))),
-            child,
+        self.role = role(
+            f"{name}-role", document(service_trust("lambda.amazonaws.com")), args.roles, child
         )
         role_policy = aws.iam.RolePolicy(
             f"{name}-role-policy",

@@ -14,6 +14,8 @@ from typing import Final
 import pulumi
 import pulumi_aws as aws
 
+from components.policies import document, service_trust
+
 ROLE_PATH: Final = "/ecr-eks-lambda/"
 """bootstrap's PROGRAM_PATH: the only path the deploy role may create roles under."""
 
@@ -46,3 +48,20 @@ def role(
         ),
         opts,
     )
+
+
+def trust_for_own(
+    service: str, source_service: str, source_resource: pulumi.Input[str], parent: pulumi.Resource
+) -> pulumi.Output[str]:
+    """A trust policy letting `service` assume the role only when acting for
+    `source_resource` (an ARN's resource part, `*` allowed) of `source_service` in the
+    stack's own account and region: AWS's guard against the cross-service confused deputy
+    (`aws:SourceAccount`, `aws:SourceArn`)."""
+    invoke = pulumi.InvokeOutputOptions(parent=parent)
+    account = aws.get_caller_identity_output(opts=invoke).account_id
+    partition = aws.get_partition_output(opts=invoke).partition
+    region = aws.get_region_output(opts=invoke).region
+    source_arn = pulumi.Output.concat(
+        "arn:", partition, ":", source_service, ":", region, ":", account, ":", source_resource
+    )
+    return document(service_trust(service, source_account=account, source_arn=source_arn))

@@ -50,6 +50,8 @@ NODE_ARCHITECTURES: Final = ("arm64", "amd64")
 FUNCTION_ARCHITECTURES: Final = ("arm64", "x86_64")
 NAT_GATEWAYS: Final = ("perAz", "single")
 CAPACITY_TYPES: Final = ("ON_DEMAND", "SPOT")
+# EKS UpgradePolicy `supportType` (EKS API reference, UpgradePolicyRequest).
+EKS_SUPPORT_TYPES: Final = ("STANDARD", "EXTENDED")
 # EC2 CreateFlowLogs `TrafficType` values that record rejected traffic, which Security Hub
 # EC2.6 and the CIS AWS Foundations Benchmark ask for; EC2's third value, ACCEPT, omits it.
 FLOW_LOG_TRAFFIC_TYPES: Final = ("ALL", "REJECT")
@@ -69,4 +71,17 @@ def visibility_timeout_for(function_timeout: int, batching_window: int) -> int:
 # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-arns
 IAM_ROLE_ARN = (
     r"arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/([A-Za-z0-9_+=,.@-]+/)*[A-Za-z0-9_+=,.@-]{1,64}"
+)
+# An IAM managed policy ARN (any partition): a customer managed policy of an account, or one of
+# AWS's (account `aws`); paths and names as IAM allows them (names up to 128 characters).
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-arns
+IAM_POLICY_ARN = (
+    r"arn:aws(-[a-z]+)*:iam::([0-9]{12}|aws):policy/([A-Za-z0-9_+=,.@-]+/)*"
+    r"[A-Za-z0-9_+=,.@-]{1,128}"
+)
+# EKS CreateCluster `name`: 1-100 characters, "^[0-9A-Za-z][A-Za-z0-9\-_]*$" (EKS API reference).
+EKS_CLUSTER_NAME = r"[0-9A-Za-z][A-Za-z0-9\-_]{0,99}"
+# An IAM role or user ARN (any partition): what an EKS access entry's principal may be.
+IAM_PRINCIPAL_ARN = (
+    r"arn:aws(-[a-z]+)*:iam::[0-9]{12}:(role|user)/([A-Za-z0-9_+=,.@-]+/)*[A-Za-z0-9_+=,.@-]{1,64}"
 )

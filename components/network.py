@@ -9,7 +9,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components.config import PROJECT, ConfigError, NetworkConfig
-from components.policies import allow, document, service_trust
+from components.iam import RoleSettings, role, trust_for_own
+from components.policies import allow, document
 
 # Flow log records aggregate up to 10 minutes (EC2's default; 60 s is the only other value):
 # up to 10x fewer records for long-lived connections, at the cost of coarser timing.
@@ -24,6 +25,8 @@ class NetworkArgs:
     """Zones, address range, NAT gateways and flow logs."""
     flow_log_retention_days: int
     """Retention of the flow log group (logRetentionDays); a value CloudWatch Logs accepts."""
+    roles: RoleSettings
+    """How its IAM roles are created (the stack's permissions boundary)."""
 
 
 class Network(pulumi.ComponentResource):
@@ -177,26 +180,13 @@ class Network(pulumi.ComponentResource):
             aws.cloudwatch.LogGroupArgs(retention_in_days=args.flow_log_retention_days),
             child,
         )
-        invoke = pulumi.InvokeOutputOptions(parent=self)
-        account = aws.get_caller_identity_output(opts=invoke).account_id
-        partition = aws.get_partition_output(opts=invoke).partition
-        region = aws.get_region_output(opts=invoke).region
         # Only the flow logs service, acting for a flow log of this account and region, may
         # assume the role (the VPC guide's confused-deputy conditions). The flow log's own ID
         # cannot be named: the flow log is created after, and from, this role.
-        role = aws.iam.Role(
+        flow_logs_role = role(
             f"{name}-flow-logs-role",
-            aws.iam.RoleArgs(
-                assume_role_policy=document(
-                    service_trust(
-                        "vpc-flow-logs.amazonaws.com",
-                        source_account=account,
-                        source_arn=pulumi.Output.concat(
-                            "arn:", partition, ":ec2:", region, ":", account, ":vpc-flow-log/*"
-                        ),
-                    )
-                )
-            ),
+            trust_for_own("vpc-flow-logs.amazonaws.com", "ec2", "vpc-flow-log/*", self),
+            args.roles,
             child,
         )
         # The VPC guide lists CreateLogGroup and DescribeLogGroups as well; the group exists
@@ -205,7 +195,7 @@ class Network(pulumi.ComponentResource):
         publish = aws.iam.RolePolicy(
             f"{name}-flow-logs-policy",
             aws.iam.RolePolicyArgs(
-                role=role.id,
+                role=flow_logs_role.id,
                 policy=document(
                     allow(
                         ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
@@ -223,7 +213,7 @@ class Network(pulumi.ComponentResource):
                 traffic_type=args.config.flow_log_traffic_type,
                 log_destination_type="cloud-watch-logs",
                 log_destination=log_group.arn,
-                iam_role_arn=role.arn,
+                iam_role_arn=flow_logs_role.arn,
                 max_aggregation_interval=FLOW_LOG_AGGREGATION_SECONDS,
             ),
             # Delivery starts at creation: the role must already be allowed to write.

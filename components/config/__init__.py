@@ -12,6 +12,7 @@ Adding a key: a `setting(...)` in its section, its use in the component, `make c
 
 from __future__ import annotations
 
+import re
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from typing import Any
 
 import pulumi
 
+from components import limits
 from components.config.alarms import AlarmsConfig
 from components.config.app import AppConfig
 from components.config.base import (
@@ -32,6 +34,7 @@ from components.config.base import (
     config_string,
     load_section,
     parse_setting,
+    problem,
 )
 from components.config.cluster import ClusterConfig
 from components.config.function import FunctionConfig
@@ -64,6 +67,17 @@ class StackConfig:
     app: AppConfig
     function: FunctionConfig
     alarms: AlarmsConfig
+
+    @property
+    def cluster_name(self) -> str:
+        """The EKS cluster's name: fixed, not auto-named, so the program can create its log
+        group first and tell whether it exists; one per stack."""
+        return cluster_name(self.project, self.stack)
+
+
+def cluster_name(project: str, stack: str) -> str:
+    """The EKS cluster's name for `stack` of `project`."""
+    return f"{project}-{stack}"
 
 
 SECTIONS: Mapping[str, type[Section]] = {
@@ -108,14 +122,42 @@ def load_stack_config(
         name: load_section(section, config.get, config.name, problems)
         for name, section in SECTIONS.items()
     }
+    project = project or pulumi.get_project()
+    stack = stack or pulumi.get_stack()
+    name = cluster_name(project, stack)
+    if not re.fullmatch(limits.EKS_CLUSTER_NAME, name):
+        problems.append(
+            f"stack name {stack!r}: the EKS cluster is named {name!r}, which must be at most "
+            "100 letters, digits, hyphens and underscores; use a stack name of those"
+        )
     if problems:
         raise ConfigError(problems)
     return StackConfig(
-        project=project or pulumi.get_project(),
-        stack=stack or pulumi.get_stack(),
+        project=project,
+        stack=stack,
         region=typing.cast(str, region),
         **typing.cast(dict[str, Any], sections),
     )
+
+
+def check_cluster_creator(config: StackConfig, creator_arn: str | None) -> None:
+    """Raise ConfigError if `creator_arn`, the principal about to create the cluster
+    (components.cluster.cluster_creator), is listed as an admin: EKS makes it admin itself,
+    and a principal can have only one access entry."""
+    key = ClusterConfig.key("admin_principal_arns")
+    if creator_arn is not None and creator_arn in config.cluster.admin_principal_arns:
+        raise ConfigError(
+            [
+                problem(
+                    PROJECT,
+                    key,
+                    creator_arn,
+                    "is the identity creating the cluster, which EKS makes admin itself "
+                    "(and a principal can have one access entry only); remove it from "
+                    f"{key}, or run the first up as another identity",
+                )
+            ]
+        )
 
 
 def stack_values(
@@ -173,6 +215,7 @@ __all__ = [
     "NetworkConfig",
     "SharedConfig",
     "StackConfig",
+    "check_cluster_creator",
     "load_stack_config",
     "stack_config_from_files",
     "stack_values",

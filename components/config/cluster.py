@@ -8,10 +8,11 @@ from typing import Literal
 
 from components import limits
 from components.config.base import Problem, Section, rule, setting
-from components.config.kinds import CIDRS, ROLE_ARNS, Choice, Integer, Text
+from components.config.kinds import CIDRS, PRINCIPAL_ARNS, ROLE_ARNS, Choice, Integer, Text
 
 NodeArchitecture = Literal["arm64", "amd64"]
 CapacityType = Literal["ON_DEMAND", "SPOT"]
+SupportType = Literal["STANDARD", "EXTENDED"]
 # Graviton instance families carry a `g` after the generation digit (t4g, m7g, c7gn, r8gd).
 _GRAVITON_FAMILY = re.compile(r"^[a-z]+\d+g[a-z]*\.")
 
@@ -28,6 +29,14 @@ class ClusterConfig(Section):
         "The EKS Kubernetes minor version, pinned.",
         default="1.35",
     )
+    support_type: SupportType = setting(
+        "kubernetesSupportType",
+        Choice(limits.EKS_SUPPORT_TYPES),
+        "What EKS does when kubernetesVersion leaves standard support: STANDARD upgrades the "
+        "control plane itself to the next version (the drift check then reports it); "
+        "EXTENDED keeps it, billed extra per cluster-hour for up to 12 more months.",
+        default="STANDARD",
+    )
     public_access_cidrs: tuple[str, ...] = setting(
         "clusterPublicAccessCidrs",
         CIDRS,
@@ -40,6 +49,15 @@ class ClusterConfig(Section):
         "IAM roles given read-only access to the cluster (an EKS access entry with "
         "AmazonEKSViewPolicy, which excludes Secrets), e.g. the CI preview role, so that "
         "`pulumi preview` can read the Kubernetes resources.",
+        default=[],
+    )
+    admin_principal_arns: tuple[str, ...] = setting(
+        "clusterAdminPrincipalArns",
+        PRINCIPAL_ARNS,
+        "IAM roles or users given cluster-wide admin access (an EKS access entry with "
+        "AmazonEKSClusterAdminPolicy): the CI deploy role and a break-glass role, except "
+        "whichever creates the cluster, which EKS makes admin itself and which cannot have a "
+        "second access entry.",
         default=[],
     )
     node_instance_type: str = setting(
@@ -90,6 +108,22 @@ class ClusterConfig(Section):
                 f"does not match {self.key('node_architecture')} {self.node_architecture!r} "
                 "(Graviton families such as t4g, m7g are arm64; others are amd64)",
             )
+
+    @rule
+    def _admins_listed_once_and_not_as_viewers(self) -> Iterator[Problem]:
+        # An IAM principal can be in only one access entry of a cluster.
+        seen: set[str] = set()
+        for arn in self.admin_principal_arns:
+            if arn in seen:
+                yield Problem("admin_principal_arns", arn, "is listed twice")
+            elif arn in self.viewer_role_arns:
+                yield Problem(
+                    "admin_principal_arns",
+                    arn,
+                    f"is also in {self.key('viewer_role_arns')}: a principal can have one "
+                    "access entry only; list it in one of the two",
+                )
+            seen.add(arn)
 
     @rule
     def _desired_between_min_and_max(self) -> Iterator[Problem]:

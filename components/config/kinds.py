@@ -238,6 +238,29 @@ class OrNone(Generic[T]):
             ) from None
 
 
+@dataclass(frozen=True)
+class OrEmpty(Generic[T]):
+    """What `kind` allows, or the empty string (read as None), which means `meaning`."""
+
+    kind: Kind[T]
+    meaning: str
+    pulumi_type: ClassVar[str] = "string"
+
+    @property
+    def allowed(self) -> str:
+        return f"empty ({self.meaning}) or {self.kind.allowed}"
+
+    def parse(self, raw: str) -> T | None:
+        if raw == "":
+            return None
+        try:
+            return self.kind.parse(raw)
+        except Invalid as e:
+            raise Invalid(
+                *((value, f"must be {self.allowed}") for value, _ in e.problems)
+            ) from None
+
+
 def _is_ipv4_network(text: str) -> bool:
     try:
         return isinstance(ipaddress.ip_network(text, strict=True), ipaddress.IPv4Network)
@@ -249,6 +272,11 @@ CIDRS = Strings(
     _is_ipv4_network,
     'a list of IPv4 CIDRs, e.g. ["203.0.113.7/32"]',
     "must be an IPv4 CIDR with no host bits set, e.g. 203.0.113.7/32",
+)
+PRINCIPAL_ARNS = Strings(
+    lambda arn: re.fullmatch(limits.IAM_PRINCIPAL_ARN, arn) is not None,
+    'a list of IAM role or user ARNs, e.g. ["arn:aws:iam::123456789012:role/break-glass"]',
+    "must be IAM role or user ARNs, e.g. arn:aws:iam::123456789012:role/break-glass",
 )
 ROLE_ARNS = Strings(
     lambda arn: re.fullmatch(limits.IAM_ROLE_ARN, arn) is not None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from components import limits
 from components.config.base import Section, setting
-from components.config.kinds import Boolean, OneOfIntegers
+from components.config.kinds import Boolean, OneOfIntegers, OrEmpty, Text
 
 
 class SharedConfig(Section):
@@ -22,7 +22,23 @@ class SharedConfig(Section):
     log_retention_days: int = setting(
         "logRetentionDays",
         OneOfIntegers(limits.LOG_RETENTION_DAYS),
-        "Retention of the Lambda's and the VPC flow logs' log groups in days (the values "
-        "CloudWatch Logs accepts).",
+        "Retention of the Lambda's, the VPC flow logs' and the EKS control plane's log groups "
+        "in days (the values CloudWatch Logs accepts).",
         default=30,
+    )
+    permissions_boundary_arn: str | None = setting(
+        "iamPermissionsBoundaryArn",
+        OrEmpty(
+            Text(
+                limits.IAM_POLICY_ARN,
+                "an IAM managed policy ARN, e.g. "
+                "arn:aws:iam::123456789012:policy/ecr-eks-lambda-boundary",
+            ),
+            "no permissions boundary",
+        ),
+        "The managed policy set as the permissions boundary of every IAM role the program "
+        "creates: bootstrap/'s `permissionsBoundaryArn` output, which the CI deploy role "
+        "requires on every role it creates. Empty: no boundary (a stack deployed by an "
+        "identity that needs none).",
+        default="",
     )

@@ -11,6 +11,7 @@ import parliament
 import pytest
 import yaml
 
+from components.iam import ROLE_PATH
 from tests.delivery.bootstrap_program import (
     ACCOUNT,
     BASE_CONFIG,
@@ -190,6 +191,10 @@ def test_every_role_of_this_program_lives_outside_the_main_programs_path(created
     assert len(roles) == 4
     assert {r.inputs["path"] for r in roles} == {"/ecr-eks-lambda-ci/"}
     assert iam_policies.PROGRAM_PATH == "/ecr-eks-lambda/"
+
+
+def test_the_main_program_creates_its_roles_under_the_path_the_deploy_role_allows():
+    assert ROLE_PATH == iam_policies.PROGRAM_PATH
 
 
 @pytest.mark.parametrize("role", ["github-deploy", "github-preview"])

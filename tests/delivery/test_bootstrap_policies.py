@@ -505,6 +505,21 @@ def test_the_boundary_allows_every_statement_of_the_programs_own_role_policies(
                 assert allows(boundary, action, resource, OURS), (action, resource)
 
 
+def test_every_managed_policy_the_program_attaches_is_one_the_deploy_role_may_attach():
+    run_program: Callable[..., list[Any]] = importlib.import_module(
+        "tests.infra.harness"
+    ).run_program
+    attached = {
+        r.inputs["policyArn"]
+        for r in run_program("dev")
+        if r.type == "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+    }
+    assert "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy" in attached
+    assert attached <= {
+        f"arn:aws:iam::aws:policy/{name}" for name in iam_policies.ATTACHABLE_AWS_POLICIES
+    }
+
+
 def test_the_boundary_allows_nothing_that_escalates_or_reads_elsewhere():
     for action, resource in [
         ("iam:CreateRole", PROGRAM_ROLE),

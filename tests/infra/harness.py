@@ -31,6 +31,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
 
 from components.config import PROJECT, stack_values
+from components.iam import RoleSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
@@ -39,6 +40,11 @@ REGION = "eu-west-1"
 # A documentation range (RFC 5737) stands in for the operator's address, which every real
 # stack must set itself (the key has no default on purpose).
 TEST_API_CIDRS = '["198.51.100.0/24"]'
+DEPLOYER = f"arn:aws:iam::{ACCOUNT}:user/deployer"
+"""Who runs the program under the mocks, unless a test says otherwise."""
+ALONE_BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/alone-boundary"
+ALONE_ROLES = RoleSettings(permissions_boundary_arn=ALONE_BOUNDARY)
+"""What components run alone create their roles with."""
 
 # How a resource reference looks on the wire; the SDK keeps these private, the mock needs them
 # to answer with references and to strip them from inputs.
@@ -78,6 +84,8 @@ class Run:
     """Everything one program run produced."""
 
     records: list[Recorded]
+    stack: str = ""
+    """The stack it ran as."""
     outputs: dict[str, Any] = field(default_factory=dict)
     secret_outputs: set[str] = field(default_factory=set)
     invokes: list[tuple[str, str]] = field(default_factory=list)
@@ -88,8 +96,12 @@ class Run:
 class RecordingMocks(pulumi.runtime.Mocks):
     """Records every registration and answers with realistic outputs per type token."""
 
-    def __init__(self, region: str) -> None:
+    def __init__(
+        self, region: str, caller_arn: str = DEPLOYER, existing_clusters: tuple[str, ...] = ()
+    ) -> None:
         self.region = region
+        self.caller_arn = caller_arn
+        self.existing_clusters = existing_clusters
         self.records: list[Recorded] = []
         self.invokes: list[tuple[str, str]] = []
         self.monitor: RecordingMonitor | None = None
@@ -116,10 +128,20 @@ class RecordingMocks(pulumi.runtime.Mocks):
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
                 "accountId": ACCOUNT,
-                "arn": f"arn:aws:iam::{ACCOUNT}:user/deployer",
+                "arn": self.caller_arn,
                 "userId": "AIDAMOCK",
                 "id": ACCOUNT,
             }, []
+        if token == "aws:eks/getClusters:getClusters":
+            return {"names": list(self.existing_clusters), "id": self.region}, []
+        if token == "aws:iam/getSessionContext:getSessionContext":
+            # STS's assumed-role ARN names the role, not its path: IAM maps it back.
+            arn = args.args["arn"]
+            kind, _, rest = arn.split(":", 5)[5].partition("/")
+            issuer = arn
+            if kind == "assumed-role":
+                issuer = f"arn:aws:iam::{ACCOUNT}:role/{rest.split('/')[0]}"
+            return {"arn": arn, "issuerArn": issuer, "id": arn}, []
         if token == "aws:index/getPartition:getPartition":
             return {
                 "partition": "aws",
@@ -199,7 +221,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         inner_type = "aws:eks/cluster:Cluster"
         inner_name = f"{args.name}-eksCluster"
         inner_urn = urn.rsplit("::", 1)[0] + f"${inner_type}::{inner_name}"
-        cluster_name = f"{args.name}-phys"
+        cluster_name = args.inputs.get("name") or f"{args.name}-phys"
         inner_state = {
             "name": cluster_name,
             "arn": f"arn:aws:eks:{self.region}:{ACCOUNT}:cluster/{cluster_name}",
@@ -271,8 +293,16 @@ def _replace_in_list(values: struct_pb2.ListValue) -> None:
             _replace_in_list(value)
 
 
-def run(stack: str, overrides: Mapping[str, str | None] | None = None) -> Run:
-    """Run the program once for `stack`; never raises for a program error (see `Run.error`)."""
+def run(
+    stack: str,
+    overrides: Mapping[str, str | None] | None = None,
+    *,
+    caller_arn: str = DEPLOYER,
+    existing_clusters: tuple[str, ...] = (),
+) -> Run:
+    """Run the program once for `stack`; never raises for a program error (see `Run.error`).
+    `caller_arn` is the identity it runs as (getCallerIdentity's ARN); `existing_clusters`
+    the EKS clusters already in the region."""
     config = stack_values(
         stack, ROOT, {"clusterPublicAccessCidrs": TEST_API_CIDRS, **(overrides or {})}
     )
@@ -280,7 +310,7 @@ def run(stack: str, overrides: Mapping[str, str | None] | None = None) -> Run:
         lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"),
         stack=stack,
         config=config,
-        region=config.get("aws:region", "us-east-1"),
+        mocks=RecordingMocks(config.get("aws:region", "us-east-1"), caller_arn, existing_clusters),
     )
 
 
@@ -293,22 +323,21 @@ def run_component(build: Callable[[], Mapping[str, Any] | None], region: str = R
         for key, value in (build() or {}).items():
             pulumi.export(key, value)
 
-    result = _run_under_mocks(body, stack="component", config={}, region=region)
+    result = _run_under_mocks(body, stack="component", config={}, mocks=RecordingMocks(region))
     if result.error is not None:
         raise result.error
     return result
 
 
 def _run_under_mocks(
-    body: Callable[[], object], *, stack: str, config: Mapping[str, str], region: str
+    body: Callable[[], object], *, stack: str, config: Mapping[str, str], mocks: RecordingMocks
 ) -> Run:
-    mocks = RecordingMocks(region)
     monitor = RecordingMonitor(mocks)
     settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(dict(config))
 
-    result = Run(records=mocks.records, invokes=mocks.invokes)
+    result = Run(records=mocks.records, stack=stack, invokes=mocks.invokes)
 
     async def resolve_exports() -> None:
         root = settings.get_root_resource()

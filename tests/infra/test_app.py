@@ -11,7 +11,7 @@ import pytest
 
 from components.app import App, AppArgs
 from components.config import AppConfig
-from tests.infra.harness import Run, run, run_component
+from tests.infra.harness import ALONE_ROLES, Run, run, run_component
 from tests.infra.lookup import (
     DEPLOYMENT,
     HPA,
@@ -25,7 +25,6 @@ from tests.infra.lookup import (
 )
 
 SERVICE = "kubernetes:core/v1:Service"
-CLUSTER_ARN = "arn:aws:eks:eu-west-1:123456789012:cluster/cluster-eks-phys"
 MANIFEST_TYPES = (
     "kubernetes:core/v1:Namespace",
     "kubernetes:core/v1:ServiceAccount",
@@ -48,7 +47,7 @@ def test_app_identity_is_pod_identity_scoped_to_its_service_account(stack: Run) 
     role = one(stack, "aws:iam/role:Role", "app-role")
     assoc = one(stack, "aws:eks/podIdentityAssociation:PodIdentityAssociation").inputs
     assert assoc == {
-        "clusterName": "cluster-eks-phys",
+        "clusterName": f"ecr-eks-lambda-{stack.stack}",
         "namespace": sa["namespace"],
         "serviceAccount": sa["name"],
         "roleArn": role.outputs["arn"],
@@ -57,7 +56,9 @@ def test_app_identity_is_pod_identity_scoped_to_its_service_account(stack: Run) 
     assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
     assert trust["Action"] == ["sts:AssumeRole", "sts:TagSession"]
     assert trust["Condition"]["StringEquals"] == {
-        "aws:RequestTag/eks-cluster-arn": CLUSTER_ARN,
+        "aws:RequestTag/eks-cluster-arn": (
+            f"arn:aws:eks:eu-west-1:123456789012:cluster/ecr-eks-lambda-{stack.stack}"
+        ),
         "aws:RequestTag/kubernetes-namespace": sa["namespace"],
         "aws:RequestTag/kubernetes-service-account": sa["name"],
     }
@@ -203,6 +204,7 @@ def app_alone(config: AppConfig) -> Run:
                 image="repo@sha256:abc",
                 queue_url="https://sqs.example/q",
                 send_policy='{"Version": "2012-10-17", "Statement": []}',
+                roles=ALONE_ROLES,
                 region="ap-south-2",
                 cluster_name="eks-1",
                 cluster_arn="arn:aws:eks:ap-south-2:123456789012:cluster/eks-1",

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from components.cluster import Cluster, ClusterArgs
 from components.config import ClusterConfig
-from tests.infra.harness import Run, run, run_component
+from tests.infra.harness import ALONE_BOUNDARY, ALONE_ROLES, Run, run, run_component
 from tests.infra.lookup import NODES, ids, of_type, one, statements, subnets
 
 EKS = "eks:index:Cluster"
@@ -63,7 +65,7 @@ def test_viewer_roles_get_cluster_wide_view_access_only() -> None:
     assert result.error is None
     entries = of_type(result, "aws:eks/accessEntry:AccessEntry")
     assert sorted(e.inputs["principalArn"] for e in entries) == sorted(roles)
-    assert all(e.inputs["clusterName"] == "cluster-eks-phys" for e in entries)
+    assert all(e.inputs["clusterName"] == "ecr-eks-lambda-dev" for e in entries)
     # No Kubernetes groups: the access policy below is all they get.
     assert all("kubernetesGroups" not in e.inputs for e in entries)
     grants = of_type(result, "aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
@@ -73,7 +75,82 @@ def test_viewer_roles_get_cluster_wide_view_access_only() -> None:
             "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
         )
         assert grant.inputs["accessScope"] == {"type": "cluster"}
-        assert grant.inputs["clusterName"] == "cluster-eks-phys"
+        assert grant.inputs["clusterName"] == "ecr-eks-lambda-dev"
+
+
+ADMINS = [
+    "arn:aws:iam::123456789012:role/ecr-eks-lambda-ci/github-deploy",
+    "arn:aws:iam::123456789012:user/ops/break-glass",
+]
+
+
+def test_admins_get_cluster_wide_admin_access() -> None:
+    result = run("dev", {"clusterAdminPrincipalArns": json.dumps(ADMINS)})
+    assert result.error is None, result.error
+    entries = of_type(result, "aws:eks/accessEntry:AccessEntry")
+    assert sorted(e.inputs["principalArn"] for e in entries) == sorted(ADMINS)
+    assert all(e.inputs["clusterName"] == "ecr-eks-lambda-dev" for e in entries)
+    grants = of_type(result, "aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+    assert sorted(
+        (g.inputs["principalArn"], g.inputs["policyArn"], g.inputs["accessScope"]["type"])
+        for g in grants
+    ) == sorted(
+        (arn, "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy", "cluster")
+        for arn in ADMINS
+    )
+
+
+@pytest.mark.parametrize(
+    ("admins", "viewers", "expected"),
+    [
+        (['"arn:aws:iam::123456789012:group/ops"'], [], "must be IAM role or user ARNs"),
+        ([f'"{ADMINS[0]}"'], [f'"{ADMINS[0]}"'], "is also in clusterViewerRoleArns"),
+        ([f'"{ADMINS[0]}"', f'"{ADMINS[0]}"'], [], "is listed twice"),
+    ],
+)
+def test_bad_admin_lists_are_refused_naming_the_key(
+    admins: list[str], viewers: list[str], expected: str
+) -> None:
+    result = run(
+        "dev",
+        {
+            "clusterAdminPrincipalArns": f"[{', '.join(admins)}]",
+            "clusterViewerRoleArns": f"[{', '.join(viewers)}]",
+        },
+    )
+    assert result.error is not None
+    assert "ecr-eks-lambda:clusterAdminPrincipalArns = " in str(result.error)
+    assert expected in str(result.error)
+    assert of_type(result, "eks:index:Cluster") == []
+
+
+# The CI deploy role, as STS names it while the role is assumed.
+DEPLOY_SESSION = "arn:aws:sts::123456789012:assumed-role/github-deploy/gha-1"
+DEPLOY_ROLE = "arn:aws:iam::123456789012:role/github-deploy"
+
+
+@pytest.mark.parametrize("caller", [DEPLOY_SESSION, "arn:aws:iam::123456789012:user/deployer"])
+def test_the_identity_about_to_create_the_cluster_cannot_be_listed_as_admin(caller: str) -> None:
+    creator = DEPLOY_ROLE if caller == DEPLOY_SESSION else caller
+    admins = json.dumps([creator, ADMINS[1]])
+    result = run("dev", {"clusterAdminPrincipalArns": admins}, caller_arn=caller)
+    assert result.error is not None
+    assert f"ecr-eks-lambda:clusterAdminPrincipalArns = {creator!r}" in str(result.error)
+    assert "creating the cluster" in str(result.error)
+    assert of_type(result, "eks:index:Cluster") == []
+
+
+def test_once_the_cluster_exists_the_caller_may_be_an_admin() -> None:
+    # A person created the cluster; CI's deploy role, listed as admin, runs every later up.
+    result = run(
+        "dev",
+        {"clusterAdminPrincipalArns": json.dumps([DEPLOY_ROLE])},
+        caller_arn=DEPLOY_SESSION,
+        existing_clusters=("other-cluster", "ecr-eks-lambda-dev"),
+    )
+    assert result.error is None, result.error
+    entry = one(result, "aws:eks/accessEntry:AccessEntry")
+    assert entry.inputs["principalArn"] == DEPLOY_ROLE
 
 
 def test_viewer_resource_names_do_not_depend_on_list_order() -> None:
@@ -96,7 +173,7 @@ def test_viewer_resource_names_do_not_depend_on_list_order() -> None:
 def test_node_group_in_private_subnets_with_config_sizes(dev: Run, prod: Run) -> None:
     for run_, sizes, itype in ((dev, (1, 1, 2), "t4g.medium"), (prod, (3, 3, 6), "m7g.large")):
         ng = one(run_, NODES).inputs
-        assert ng["clusterName"] == "cluster-eks-phys"
+        assert ng["clusterName"] == f"ecr-eks-lambda-{run_.stack}"
         assert sorted(ng["subnetIds"]) == sorted(ids(subnets(run_, "private")))
         assert ng["instanceTypes"] == [itype]
         assert ng["amiType"] == "AL2023_ARM_64_STANDARD"
@@ -124,6 +201,54 @@ def test_nodes_require_imdsv2_and_encrypt_their_disks(stack: Run) -> None:
     assert one(stack, NODES).inputs["launchTemplate"] == {"id": f"{lt.name}-id", "version": "1"}
 
 
+def test_the_cluster_runs_as_the_programs_own_role_trusted_by_eks_for_this_cluster(
+    stack: Run,
+) -> None:
+    role = one(stack, "aws:iam/role:Role", "cluster-service-role")
+    cluster = one(stack, "eks:index:Cluster")
+    assert cluster.inputs["serviceRole"] == role.urn
+    assert statements(role, "assumeRolePolicy") == [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "eks.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": "123456789012"},
+                "ArnLike": {
+                    "aws:SourceArn": (
+                        f"arn:aws:eks:eu-west-1:123456789012:cluster/ecr-eks-lambda-{stack.stack}"
+                    )
+                },
+            },
+        }
+    ]
+    attachment = one(
+        stack, "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "cluster-service-policy"
+    )
+    assert attachment.inputs == {
+        "role": role.outputs["name"],
+        "policyArn": "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy",
+    }
+    # EKS gets the role only once it holds its policy: the cluster's name waits for it.
+    assert attachment.urn in cluster.property_dependencies["name"]
+
+
+def test_control_plane_logs_go_to_a_group_with_the_stacks_retention_made_first(
+    dev: Run, prod: Run
+) -> None:
+    for run_, days in ((dev, 7), (prod, 90)):
+        group = one(run_, "aws:cloudwatch/logGroup:LogGroup", "cluster-control-plane-logs")
+        assert group.inputs == {
+            "name": f"/aws/eks/ecr-eks-lambda-{run_.stack}/cluster",
+            "retentionInDays": days,
+        }
+        cluster = one(run_, "eks:index:Cluster")
+        assert cluster.inputs["name"] == f"ecr-eks-lambda-{run_.stack}"
+        assert cluster.inputs["enabledClusterLogTypes"] == ["api", "audit", "authenticator"]
+        # The cluster's name comes from the group's: EKS cannot create the group first.
+        assert group.urn in cluster.property_dependencies["name"]
+
+
 def test_node_role_has_exactly_the_three_node_policies(stack: Run) -> None:
     role = one(stack, "aws:iam/role:Role", "cluster-node-role")
     assert statements(role, "assumeRolePolicy") == [
@@ -149,7 +274,7 @@ def test_node_role_has_exactly_the_three_node_policies(stack: Run) -> None:
 def test_pod_identity_agent_and_coredns_addons_are_installed(stack: Run) -> None:
     addons = {a.inputs["addonName"]: a.inputs for a in of_type(stack, "aws:eks/addon:Addon")}
     assert set(addons) == {"eks-pod-identity-agent", "coredns", "metrics-server"}
-    assert all(a["clusterName"] == "cluster-eks-phys" for a in addons.values())
+    assert all(a["clusterName"] == f"ecr-eks-lambda-{stack.stack}" for a in addons.values())
     # pulumi-eks would create CoreDNS before any node exists to run it.
     assert one(stack, EKS).inputs["corednsAddonOptions"]["enabled"] is False
 
@@ -171,11 +296,14 @@ def cluster_alone(config: ClusterConfig, *, metrics_server: bool) -> Run:
         cluster = Cluster(
             "k8s",
             ClusterArgs(
+                name="eks-alone",
                 config=config,
+                roles=ALONE_ROLES,
                 vpc_id="vpc-1",
                 public_subnet_ids=["subnet-pub-a", "subnet-pub-b"],
                 private_subnet_ids=["subnet-priv-a", "subnet-priv-b"],
                 deletion_protection=True,
+                log_retention_days=90,
                 metrics_server=metrics_server,
             ),
         )
@@ -207,7 +335,7 @@ def test_alone_it_runs_in_the_given_subnets_with_the_configured_nodes() -> None:
     assert sorted(eks["privateSubnetIds"]) == ["subnet-priv-a", "subnet-priv-b"]
     assert eks["publicAccessCidrs"] == ["203.0.113.7/32"]
     nodes = one(result, NODES).inputs
-    assert nodes["clusterName"] == "k8s-eks-phys"
+    assert nodes["clusterName"] == "eks-alone"
     assert sorted(nodes["subnetIds"]) == ["subnet-priv-a", "subnet-priv-b"]
     assert (nodes["instanceTypes"], nodes["amiType"], nodes["capacityType"]) == (
         ["m7i.large"],
@@ -222,9 +350,16 @@ def test_alone_it_runs_in_the_given_subnets_with_the_configured_nodes() -> None:
         "eks-pod-identity-agent",
     ]
     # Its outputs are what the app takes.
-    assert result.outputs["name"] == "k8s-eks-phys"
-    assert result.outputs["arn"] == "arn:aws:eks:eu-west-1:123456789012:cluster/k8s-eks-phys"
+    assert result.outputs["name"] == "eks-alone"
+    assert result.outputs["arn"] == "arn:aws:eks:eu-west-1:123456789012:cluster/eks-alone"
     assert "kubeconfig" in result.secret_outputs
+    group = one(result, "aws:cloudwatch/logGroup:LogGroup")
+    assert group.inputs == {"name": "/aws/eks/eks-alone/cluster", "retentionInDays": 90}
+    roles = of_type(result, "aws:iam/role:Role")
+    assert {(r.name, r.inputs["permissionsBoundary"]) for r in roles} == {
+        ("k8s-service-role", ALONE_BOUNDARY),
+        ("k8s-node-role", ALONE_BOUNDARY),
+    }
 
 
 def test_alone_the_metrics_server_follows_its_switch() -> None:
@@ -232,3 +367,15 @@ def test_alone_the_metrics_server_follows_its_switch() -> None:
     addon = one(result, ADDON, "k8s-metrics-server")
     assert one(result, NODES).urn in addon.dependencies
     assert one(result, EKS).inputs["endpointPublicAccess"] is False
+
+
+def test_the_upgrade_policy_is_set_explicitly_from_config(stack: Run) -> None:
+    # Unset, EKS would apply EXTENDED support, billed extra after standard support ends.
+    assert one(stack, "eks:index:Cluster").inputs["upgradePolicy"] == {"supportType": "STANDARD"}
+    extended = run(stack.stack, {"kubernetesSupportType": "EXTENDED"})
+    assert extended.error is None, extended.error
+    assert one(extended, "eks:index:Cluster").inputs["upgradePolicy"] == {"supportType": "EXTENDED"}
+    bad = run(stack.stack, {"kubernetesSupportType": "extended"})
+    assert "ecr-eks-lambda:kubernetesSupportType = 'extended': must be one of STANDARD, " in str(
+        bad.error
+    )

@@ -12,16 +12,18 @@ import yaml
 
 from components.config import (
     KEYS,
+    PROJECT,
     SECTIONS,
     AppConfig,
     ConfigError,
     FunctionConfig,
     SharedConfig,
     StackConfig,
+    load_stack_config,
     stack_config_from_files,
     stack_values,
 )
-from components.config.base import Section, setting
+from components.config.base import FileConfig, Section, setting
 from components.config.kinds import Integer, Invalid
 from tests.infra.harness import ROOT, run
 from tests.stacks import STACKS
@@ -271,3 +273,20 @@ def test_stack_files_only_set_declared_keys() -> None:
         for key in config:
             namespace, _, name = key.partition(":")
             assert (namespace == "ecr-eks-lambda" and name in KEYS) or key == "aws:region", key
+
+
+def test_a_stack_name_that_cannot_name_the_eks_cluster_is_refused() -> None:
+    project = FileConfig(PROJECT, {"clusterPublicAccessCidrs": "[]"})
+    region = FileConfig("aws", {"region": "eu-west-1"})
+    assert (
+        load_stack_config(project, region, project=PROJECT, stack="team_dev-2").cluster_name
+        == "ecr-eks-lambda-team_dev-2"
+    )
+    with pytest.raises(ConfigError) as error:
+        load_stack_config(project, region, project=PROJECT, stack="team.dev")
+    assert error.value.problems == (
+        "stack name 'team.dev': the EKS cluster is named 'ecr-eks-lambda-team.dev', which must "
+        "be at most 100 letters, digits, hyphens and underscores; use a stack name of those",
+    )
+    with pytest.raises(ConfigError):
+        load_stack_config(project, region, project=PROJECT, stack="d" * 86)

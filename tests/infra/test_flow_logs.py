@@ -96,7 +96,10 @@ def test_flow_logs_can_be_turned_off_per_stack() -> None:
     result = run("prod", {"vpcFlowLogs": "false"})
     assert result.error is None, result.error
     assert flow_log_children(result) == set()
-    assert [g.name for g in of_type(result, LOG_GROUP)] == ["consumer-logs"]
+    assert sorted(g.name for g in of_type(result, LOG_GROUP)) == [
+        "cluster-control-plane-logs",
+        "consumer-logs",
+    ]
 
 
 def test_traffic_type_comes_from_config() -> None:

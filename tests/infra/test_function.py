@@ -9,7 +9,7 @@ import pytest
 
 from components.config import FunctionConfig
 from components.function import Function, FunctionArgs, powertools_layer_arn
-from tests.infra.harness import ROOT, Run, run, run_component
+from tests.infra.harness import ALONE_ROLES, ROOT, Run, run, run_component
 from tests.infra.lookup import one, policy, statements
 
 QUEUE = "aws:sqs/queue:Queue"
@@ -198,6 +198,7 @@ def test_alone_it_sizes_everything_from_its_section() -> None:
                 code_root=ROOT,
                 region="us-east-2",
                 log_retention_days=14,
+                roles=ALONE_ROLES,
                 protect=True,
             ),
         )

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.infra.harness import Recorded, Run
+import pytest
+
+from tests.infra.harness import ACCOUNT, Recorded, Run, run
 from tests.infra.lookup import of_type, one, policy
 from tests.infra.parliament_lint import findings
 
@@ -47,11 +49,56 @@ def test_every_policy_document_is_found(stack: Run) -> None:
         "consumer-dlq-policy",
         "consumer-role",
         "cluster-node-role",
+        "cluster-service-role",
         "app-role",
         "network-flow-logs-role",
         "network-flow-logs-policy",
         "alarms-key",
     }
+
+
+BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/ecr-eks-lambda-boundary"
+PROGRAM_ROLES = {
+    "cluster-service-role",
+    "cluster-node-role",
+    "network-flow-logs-role",
+    "app-role",
+    "consumer-role",
+}
+
+
+@pytest.fixture(scope="module", params=["dev", "prod"])
+def bounded(request: pytest.FixtureRequest) -> Run:
+    result = run(request.param, {"iamPermissionsBoundaryArn": BOUNDARY})
+    assert result.error is None, result.error
+    return result
+
+
+def test_with_a_boundary_every_role_is_under_the_program_path_and_carries_it(
+    bounded: Run,
+) -> None:
+    roles = of_type(bounded, ROLE)
+    assert {r.name for r in roles} == PROGRAM_ROLES
+    assert {(r.inputs["path"], r.inputs["permissionsBoundary"]) for r in roles} == {
+        ("/ecr-eks-lambda/", BOUNDARY)
+    }
+
+
+def test_without_a_boundary_every_role_is_under_the_program_path_and_carries_none(
+    stack: Run,
+) -> None:
+    roles = of_type(stack, ROLE)
+    assert {r.name for r in roles} == PROGRAM_ROLES
+    assert {r.inputs["path"] for r in roles} == {"/ecr-eks-lambda/"}
+    assert [r.name for r in roles if "permissionsBoundary" in r.inputs] == []
+
+
+def test_a_boundary_that_is_not_a_policy_arn_is_refused() -> None:
+    result = run("dev", {"iamPermissionsBoundaryArn": f"arn:aws:iam::{ACCOUNT}:role/boundary"})
+    assert result.error is not None
+    assert "ecr-eks-lambda:iamPermissionsBoundaryArn" in str(result.error)
+    assert "IAM managed policy ARN" in str(result.error)
+    assert of_type(result, ROLE) == []
 
 
 def test_every_policy_document_passes_parliament(stack: Run) -> None:

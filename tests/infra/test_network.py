@@ -7,7 +7,7 @@ from typing import Any
 
 from components.config import ConfigError, NetworkConfig
 from components.network import Network, NetworkArgs
-from tests.infra.harness import Run, run, run_component
+from tests.infra.harness import ALONE_ROLES, Run, run, run_component
 from tests.infra.lookup import SUBNET, ids, of_type, one, subnets
 
 NAT = "aws:ec2/natGateway:NatGateway"
@@ -81,7 +81,10 @@ def test_more_zones_than_the_region_has_is_refused() -> None:
 
 def network_alone(config: NetworkConfig) -> Run:
     def build() -> dict[str, Any]:
-        net = Network("net", NetworkArgs(config=config, flow_log_retention_days=14))
+        net = Network(
+            "net",
+            NetworkArgs(config=config, flow_log_retention_days=14, roles=ALONE_ROLES),
+        )
         return {
             "vpc_id": net.vpc_id,
             "public": net.public_subnet_ids,

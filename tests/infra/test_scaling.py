@@ -105,7 +105,7 @@ def test_deployment_starts_at_the_minimum_and_leaves_the_count_to_the_autoscaler
 def test_metrics_server_addon_is_installed_once_nodes_exist(stack: Run) -> None:
     addon = metrics_server(stack)
     assert addon.inputs == {
-        "clusterName": "cluster-eks-phys",
+        "clusterName": f"ecr-eks-lambda-{stack.stack}",
         "addonName": "metrics-server",
         "resolveConflictsOnCreate": "OVERWRITE",
     }

@@ -48,6 +48,8 @@ def test_every_invoke_goes_through_the_same_provider(stack: Run) -> None:
         "aws:index/getAvailabilityZones:getAvailabilityZones",
         "aws:ecr/getAuthorizationToken:getAuthorizationToken",
         "aws:index/getCallerIdentity:getCallerIdentity",
+        "aws:eks/getClusters:getClusters",
+        "aws:iam/getSessionContext:getSessionContext",
         "aws:index/getPartition:getPartition",
         "aws:index/getRegion:getRegion",
     }
@@ -77,7 +79,7 @@ def test_exports(stack: Run) -> None:
         "functionName",
         "appEndpoint",
     }
-    assert stack.outputs["clusterName"] == "cluster-eks-phys"
+    assert stack.outputs["clusterName"] == f"ecr-eks-lambda-{stack.stack}"
     assert (
         stack.outputs["queueUrl"]
         == one(stack, "aws:sqs/queue:Queue", "consumer-queue").outputs["url"]
