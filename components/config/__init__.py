@@ -13,7 +13,7 @@ Adding a key: a `setting(...)` in its section, its use in the component, `make c
 from __future__ import annotations
 
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from components.config.base import (
     config_string,
     load_section,
     parse_setting,
+    problem,
 )
 from components.config.cluster import ClusterConfig
 from components.config.function import FunctionConfig
@@ -88,6 +89,24 @@ KEYS: Mapping[str, tuple[str, str]] = _keys()
 """Every project key -> (section, field), e.g. `KEYS["appReplicas"] == ("app", "replicas")`."""
 
 
+def _across_sections(sections: Mapping[str, Section | None], namespace: str) -> Iterator[str]:
+    """The rules that read more than one section, for the sections that parsed."""
+    alarms, function = sections["alarms"], sections["function"]
+    if isinstance(alarms, AlarmsConfig) and isinstance(function, FunctionConfig):
+        bound = function.poison_message_age_seconds
+        if alarms.oldest_message_seconds <= bound:
+            yield problem(
+                namespace,
+                AlarmsConfig.key("oldest_message_seconds"),
+                alarms.oldest_message_seconds,
+                f"must be above {bound} s = min(3, {FunctionConfig.key('max_receive_count')} "
+                f"({function.max_receive_count})) x the derived visibility timeout "
+                f"({function.visibility_timeout_seconds} s): SQS counts a message in "
+                "ApproximateAgeOfOldestMessage until its third receive, so one poison message "
+                "would raise the alarm",
+            )
+
+
 def load_stack_config(
     config: ConfigSource | None = None,
     aws_config: ConfigSource | None = None,
@@ -108,6 +127,7 @@ def load_stack_config(
         name: load_section(section, config.get, config.name, problems)
         for name, section in SECTIONS.items()
     }
+    problems.extend(_across_sections(sections, config.name))
     if problems:
         raise ConfigError(problems)
     return StackConfig(
