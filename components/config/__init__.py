@@ -13,12 +13,13 @@ Adding a key: a `setting(...)` in its section, its use in the component, `make c
 from __future__ import annotations
 
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pulumi
+from pulumi.runtime import config as runtime_config
 
 from components.config.alarms import AlarmsConfig
 from components.config.app import AppConfig
@@ -39,6 +40,7 @@ from components.config.function import FunctionConfig
 from components.config.kinds import Text
 from components.config.network import NetworkConfig
 from components.config.shared import SharedConfig
+from components.config.unknown import unknown_key_problems
 
 PROJECT = "ecr-eks-lambda"
 """The project's config namespace (Pulumi.yaml's `name`)."""
@@ -107,21 +109,32 @@ def _across_sections(sections: Mapping[str, Section | None], namespace: str) -> 
             )
 
 
+def engine_config_keys() -> list[str]:
+    """Every `namespace:key` the engine passed the program: the CLI's PULUMI_CONFIG, and what
+    the automation API or the mocks set in the SDK's config map."""
+    return list(dict.fromkeys([*runtime_config.get_config_env(), *runtime_config.CONFIG.get()]))
+
+
 def load_stack_config(
     config: ConfigSource | None = None,
     aws_config: ConfigSource | None = None,
     *,
+    keys: Iterable[str] | None = None,
     project: str | None = None,
     stack: str | None = None,
 ) -> StackConfig:
     """Build the StackConfig from the stack's config; raise ConfigError listing every problem.
     An unset key takes the model's default (the Pulumi CLI applies the same from Pulumi.yaml).
 
-    `project`/`stack` default to the running Pulumi program's.
+    `keys` are every `namespace:key` the stack sets, checked for unknown project keys (by
+    default the engine's, engine_config_keys). `project`/`stack` default to the running
+    Pulumi program's.
     """
     config = config or pulumi.Config()
     aws_config = aws_config or pulumi.Config("aws")
-    problems: list[str] = []
+    problems = list(
+        unknown_key_problems(engine_config_keys() if keys is None else keys, PROJECT, KEYS)
+    )
     _, region = parse_setting(REGION, aws_config.get, aws_config.name, problems)
     sections = {
         name: load_section(section, config.get, config.name, problems)
@@ -176,6 +189,7 @@ def stack_config_from_files(
     return load_stack_config(
         FileConfig(PROJECT, namespaces[PROJECT]),
         FileConfig("aws", namespaces["aws"]),
+        keys=[f"{namespace}:{key}" for namespace, values in namespaces.items() for key in values],
         project=PROJECT,
         stack=stack,
     )
