@@ -42,7 +42,8 @@ def plain(value: Any) -> Any:
 
 
 def dump(stack: str, checkout: Path) -> dict[str, Any]:
-    """{urn: inputs} of every registration the program in `checkout` makes, or {"error": ...}."""
+    """{urn: inputs} of every registration the program in `checkout` makes, or the error and
+    how many registrations preceded it."""
     os.chdir(checkout)
     sys.path[0] = str(checkout)
     for module in [m for m in sys.modules if m.partition(".")[0] in OWN_PACKAGES]:
@@ -51,7 +52,7 @@ def dump(stack: str, checkout: Path) -> dict[str, Any]:
     assert Path(str(harness.__file__)).is_relative_to(checkout)
     result = harness.run(stack)
     if result.error is not None:
-        return {"error": str(result.error)}
+        return {"error": str(result.error), "registered": len(result.records)}
     return {r.urn: plain(r.inputs) for r in result.records}
 
 

@@ -26,7 +26,9 @@ def test_queue_visibility_is_six_function_timeouts_plus_window(stack: Run) -> No
 
 
 def test_visibility_follows_timeout_and_window_from_config() -> None:
-    result = run("dev", {"functionTimeoutSeconds": "60", "batchingWindowSeconds": "5"})
+    # oldestMessageAlarmSeconds above one poison message's age, 3 x 365 s (test_poison_alarm.py).
+    overrides = {"functionTimeoutSeconds": "60", "batchingWindowSeconds": "5"}
+    result = run("dev", {**overrides, "oldestMessageAlarmSeconds": "1096"})
     assert result.error is None
     assert one(result, QUEUE, "consumer-queue").inputs["visibilityTimeoutSeconds"] == 365
     assert one(result, FUNCTION).inputs["timeout"] == 60
