@@ -14,12 +14,16 @@ from components.config import check_cluster_creator, load_stack_config
 from components.function import Function, FunctionArgs
 from components.iam import RoleSettings
 from components.network import Network, NetworkArgs
-from components.registry import Registry, RegistryArgs
+from components.registry import TAG_SOURCES, Registry, RegistryArgs
+from components.sources import check_build_context
 
 ROOT = Path(__file__).resolve().parent
 
 # Validated before anything is created: a bad value stops the program with nothing registered.
 config = load_stack_config()
+# Likewise the image's build context: only tracked files, with git's modes, so every checkout
+# registers (and pulumi-docker-build hashes) the same build.
+check_build_context(ROOT, TAG_SOURCES)
 protect = config.shared.protect_resources
 log_days = config.shared.log_retention_days
 # Every role of the stack carries the boundary the CI deploy role requires (bootstrap/).

@@ -18,6 +18,7 @@ from components.policies import (
     document,
     service_trust,
 )
+from components.sources import as_registered, tracked_files
 
 # AWS's account that publishes the Powertools for AWS Lambda (Python) layers in every
 # commercial region (docs.powertools.aws.dev/lambda/python/latest/#lambda-layer).
@@ -29,6 +30,8 @@ POWERTOOLS_LAYER_ACCOUNT = "017000801446"
 POWERTOOLS_LAYER_RELEASES = {27: "3.23.0"}
 RUNTIME = "python3.13"
 HANDLER = "handlers.consumer.handler"
+CODE_SOURCES = ("handlers", "contract")
+"""The directories whose tracked files make up the Lambda's code."""
 # POWERTOOLS_SERVICE_NAME when not overridden: part of every idempotency key and the metrics'
 # `service` dimension, so changing it resets the idempotency window (docs/handler.md).
 SERVICE_NAME = "consumer"
@@ -73,7 +76,8 @@ class FunctionArgs:
     config: FunctionConfig
     """The Lambda's size and layer, the event source mapping and the queue's redrive."""
     code_root: Path
-    """Directory holding `handlers/` and `contract/`; both are zipped at the archive root."""
+    """The checkout holding `handlers/` and `contract/` (the program's working directory):
+    their tracked files are zipped at the archive root."""
     region: str
     """AWS region, used to pick the Powertools layer published there."""
     log_retention_days: int
@@ -202,8 +206,13 @@ class Function(pulumi.ComponentResource):
         layer = powertools_layer_arn(
             args.region, config.architecture, config.powertools_layer_version
         )
+        # Each tracked file by its relative path: a directory archive would take in
+        # __pycache__ and scratch files, and an absolute path the checkout's location.
         code = pulumi.AssetArchive(
-            {sub: pulumi.FileArchive(str(args.code_root / sub)) for sub in ("handlers", "contract")}
+            {
+                source: pulumi.FileAsset(as_registered(args.code_root / source))
+                for source in tracked_files(args.code_root, CODE_SOURCES)
+            }
         )
         self.function = aws.lambda_.Function(
             f"{name}-function",

@@ -27,6 +27,10 @@ FUNCTION_TIMEOUT: Final = (1, 900)
 QUEUE_RETENTION: Final = (60, 1_209_600)
 DLQ_RETENTION_SECONDS: Final = 1_209_600
 MAX_RECEIVE_COUNT: Final = (1, 1000)
+# ApproximateAgeOfOldestMessage: "if a message is received three or more times and not
+# deleted, SQS moves it to the back of the queue. The metric then reflects the age of the next
+# message" (SQS developer guide, sqs-available-cloudwatch-metrics).
+OLDEST_MESSAGE_COUNTED_RECEIVES: Final = 3
 # ReceiveMessageWaitTimeSeconds is at most 20; the maximum gives the cheapest long polling.
 LONG_POLL_SECONDS: Final = 20
 
@@ -55,6 +59,13 @@ EKS_SUPPORT_TYPES: Final = ("STANDARD", "EXTENDED")
 # EC2 CreateFlowLogs `TrafficType` values that record rejected traffic, which Security Hub
 # EC2.6 and the CIS AWS Foundations Benchmark ask for; EC2's third value, ACCEPT, omits it.
 FLOW_LOG_TRAFFIC_TYPES: Final = ("ALL", "REJECT")
+
+
+def poison_message_age(max_receive_count: int, visibility_timeout: int) -> int:
+    """The age one poison message (received, never deleted) can reach while SQS still counts it
+    in ApproximateAgeOfOldestMessage: one visibility timeout per receive, until its third
+    receive or its move to the dead-letter queue, whichever comes first."""
+    return min(OLDEST_MESSAGE_COUNTED_RECEIVES, max_receive_count) * visibility_timeout
 
 
 def visibility_timeout_for(function_timeout: int, batching_window: int) -> int:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,34 +11,27 @@ import pulumi_aws as aws
 import pulumi_docker_build as docker_build
 
 from components.config.cluster import NodeArchitecture
+from components.sources import as_registered, content_digest, tracked_files
 
 PLATFORMS: dict[NodeArchitecture, docker_build.Platform] = {
     "arm64": docker_build.Platform.LINUX_ARM64,
     "amd64": docker_build.Platform.LINUX_AMD64,
 }
-_SKIPPED_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache"}
 DOCKERFILE = "app/Dockerfile"
 """The Dockerfile, relative to the build context."""
 TAG_SOURCES = ("app", "contract", ".dockerignore")
-"""Paths under the build context whose contents make up the image tag."""
+"""Paths under the build context whose tracked files make up the image tag (the Dockerfile
+and everything it copies)."""
 KEEP_IMAGES = 20
 """Tagged images kept; older ones expire (untagged ones after a day)."""
 
 
-def content_tag(root: Path, sources: Sequence[str]) -> str:
-    """A tag derived from the bytes and paths of the build inputs: the same sources always
-    give the same tag, and any change gives a new one (which an IMMUTABLE repository needs).
-    """
-    digest = hashlib.sha256()
-    for source in sources:
-        base = root / source
-        files = [base] if base.is_file() else sorted(p for p in base.rglob("*") if p.is_file())
-        for path in files:
-            rel = path.relative_to(root)
-            if _SKIPPED_PARTS.intersection(rel.parts) or path.suffix == ".pyc":
-                continue
-            digest.update(rel.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    return "src-" + digest.hexdigest()[:20]
+def content_tag(root: Path, platform: docker_build.Platform) -> str:
+    """A tag derived from the paths and bytes of the build's tracked inputs and the platform
+    built for: the same sources always give the same tag, and any change (a file, or another
+    architecture) gives a new one, which an IMMUTABLE repository needs."""
+    files = tracked_files(root, TAG_SOURCES)
+    return "src-" + content_digest(root, files, f"platform={platform.value}")[:20]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,7 +39,8 @@ class RegistryArgs:
     """Inputs of the Registry component."""
 
     context: Path
-    """The Docker build context (the repository root: the image needs app/ and contract/)."""
+    """The Docker build context: the checkout's root (the image needs app/ and contract/),
+    which is the program's working directory; registered relative to it."""
     architecture: NodeArchitecture
     """Image platform, following the node architecture (nodeArchitecture)."""
     force_delete: bool
@@ -129,13 +121,18 @@ class Registry(pulumi.ComponentResource):
             registry_id=self.repository.registry_id,
             opts=pulumi.InvokeOutputOptions(parent=self),
         )
-        tag = content_tag(args.context, TAG_SOURCES)
+        platform = PLATFORMS[args.architecture]
+        tag = content_tag(args.context, platform)
         self.image = docker_build.Image(
             f"{name}-image",
             docker_build.ImageArgs(
-                context=docker_build.BuildContextArgs(location=str(args.context)),
-                dockerfile=docker_build.DockerfileArgs(location=str(args.context / DOCKERFILE)),
-                platforms=[PLATFORMS[args.architecture]],
+                # Relative: pulumi-docker-build diffs these, so an absolute path would rebuild
+                # (and re-push the same immutable tag) from every other checkout.
+                context=docker_build.BuildContextArgs(location=as_registered(args.context)),
+                dockerfile=docker_build.DockerfileArgs(
+                    location=as_registered(args.context / DOCKERFILE)
+                ),
+                platforms=[platform],
                 # Never `latest`: the repository's tags are immutable, so each build content
                 # gets its own tag, and consumers use the digest anyway.
                 tags=[pulumi.Output.concat(self.repository.repository_url, ":", tag)],

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import re
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pulumi
+from pulumi.runtime import config as runtime_config
 
 from components import limits
 from components.config.alarms import AlarmsConfig
@@ -41,6 +42,7 @@ from components.config.function import FunctionConfig
 from components.config.kinds import Text
 from components.config.network import NetworkConfig
 from components.config.shared import SharedConfig
+from components.config.unknown import unknown_key_problems
 
 PROJECT = "ecr-eks-lambda"
 """The project's config namespace (Pulumi.yaml's `name`)."""
@@ -102,21 +104,50 @@ KEYS: Mapping[str, tuple[str, str]] = _keys()
 """Every project key -> (section, field), e.g. `KEYS["appReplicas"] == ("app", "replicas")`."""
 
 
+def _across_sections(sections: Mapping[str, Section | None], namespace: str) -> Iterator[str]:
+    """The rules that read more than one section, for the sections that parsed."""
+    alarms, function = sections["alarms"], sections["function"]
+    if isinstance(alarms, AlarmsConfig) and isinstance(function, FunctionConfig):
+        bound = function.poison_message_age_seconds
+        if alarms.oldest_message_seconds <= bound:
+            yield problem(
+                namespace,
+                AlarmsConfig.key("oldest_message_seconds"),
+                alarms.oldest_message_seconds,
+                f"must be above {bound} s = min(3, {FunctionConfig.key('max_receive_count')} "
+                f"({function.max_receive_count})) x the derived visibility timeout "
+                f"({function.visibility_timeout_seconds} s): SQS counts a message in "
+                "ApproximateAgeOfOldestMessage until its third receive, so one poison message "
+                "would raise the alarm",
+            )
+
+
+def engine_config_keys() -> list[str]:
+    """Every `namespace:key` the engine passed the program: the CLI's PULUMI_CONFIG, and what
+    the automation API or the mocks set in the SDK's config map."""
+    return list(dict.fromkeys([*runtime_config.get_config_env(), *runtime_config.CONFIG.get()]))
+
+
 def load_stack_config(
     config: ConfigSource | None = None,
     aws_config: ConfigSource | None = None,
     *,
+    keys: Iterable[str] | None = None,
     project: str | None = None,
     stack: str | None = None,
 ) -> StackConfig:
     """Build the StackConfig from the stack's config; raise ConfigError listing every problem.
     An unset key takes the model's default (the Pulumi CLI applies the same from Pulumi.yaml).
 
-    `project`/`stack` default to the running Pulumi program's.
+    `keys` are every `namespace:key` the stack sets, checked for unknown project keys (by
+    default the engine's, engine_config_keys). `project`/`stack` default to the running
+    Pulumi program's.
     """
     config = config or pulumi.Config()
     aws_config = aws_config or pulumi.Config("aws")
-    problems: list[str] = []
+    problems = list(
+        unknown_key_problems(engine_config_keys() if keys is None else keys, PROJECT, KEYS)
+    )
     _, region = parse_setting(REGION, aws_config.get, aws_config.name, problems)
     sections = {
         name: load_section(section, config.get, config.name, problems)
@@ -130,6 +161,7 @@ def load_stack_config(
             f"stack name {stack!r}: the EKS cluster is named {name!r}, which must be at most "
             "100 letters, digits, hyphens and underscores; use a stack name of those"
         )
+    problems.extend(_across_sections(sections, config.name))
     if problems:
         raise ConfigError(problems)
     return StackConfig(
@@ -198,6 +230,7 @@ def stack_config_from_files(
     return load_stack_config(
         FileConfig(PROJECT, namespaces[PROJECT]),
         FileConfig("aws", namespaces["aws"]),
+        keys=[f"{namespace}:{key}" for namespace, values in namespaces.items() for key in values],
         project=PROJECT,
         stack=stack,
     )

@@ -13,7 +13,8 @@ class AlarmsConfig(Section):
         "oldestMessageAlarmSeconds",
         Integer(60),
         "Alarm when the oldest message in the queue is older than this many seconds (SQS "
-        "publishes the metric once a minute).",
+        "publishes the metric once a minute); above min(3, maxReceiveCount) x the derived "
+        "visibility timeout, so one poison message alone does not raise it.",
         default=600,
     )
     email: str | None = setting(

@@ -83,6 +83,12 @@ class FunctionConfig(Section):
         bounds keep it below SQS's maximum of 43200 s: 6 x 900 + 300 = 5700."""
         return limits.visibility_timeout_for(self.timeout_seconds, self.batching_window_seconds)
 
+    @property
+    def poison_message_age_seconds(self) -> int:
+        """How old one poison message can make the queue's oldest message look (see limits):
+        the oldest-message alarm's threshold must stay above it."""
+        return limits.poison_message_age(self.max_receive_count, self.visibility_timeout_seconds)
+
     @rule
     def _large_batches_need_a_window(self) -> Iterator[Problem]:
         if self.batch_size > limits.BATCH_SIZE_WITHOUT_WINDOW and self.batching_window_seconds < 1:

@@ -199,8 +199,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 "registryId": a,
                 "arn": f"arn:aws:ecr:{r}:{a}:repository/{phys}",
             },
+            # As a registry's would, the digest follows what is built (its tags are
+            # content-derived), so a new image reaches its consumers (the Deployment).
             "docker-build:index:Image": {
-                "digest": "sha256:" + hashlib.sha256(name.encode()).hexdigest(),
+                "digest": "sha256:"
+                + hashlib.sha256(json.dumps([name, inputs.get("tags")]).encode()).hexdigest(),
                 "ref": f"{name}@sha256:mock",
             },
             "aws:dynamodb/table:Table": {"arn": f"arn:aws:dynamodb:{r}:{a}:table/{phys}"},

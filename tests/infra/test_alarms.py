@@ -62,12 +62,12 @@ def test_no_subscription_without_an_address(stack: Run) -> None:
 
 
 def test_email_subscription_when_configured() -> None:
-    result = run("dev", {"alarmEmail": "oncall@example.com", "oldestMessageAlarmSeconds": "120"})
+    result = run("dev", {"alarmEmail": "oncall@example.com", "oldestMessageAlarmSeconds": "900"})
     sub = one(result, "aws:sns/topicSubscription:TopicSubscription").inputs
     assert sub["protocol"] == "email"
     assert sub["endpoint"] == "oncall@example.com"
     assert sub["topic"] == one(result, "aws:sns/topic:Topic").outputs["arn"]
-    assert one(result, ALARM, "alarms-oldest-message").inputs["threshold"] == 120
+    assert one(result, ALARM, "alarms-oldest-message").inputs["threshold"] == 900
 
 
 def test_alone_it_watches_the_names_it_is_given() -> None:

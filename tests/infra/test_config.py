@@ -244,6 +244,8 @@ def test_the_largest_allowed_timeout_and_window_stay_within_sqs_visibility() -> 
             "clusterPublicAccessCidrs": "[]",
             "functionTimeoutSeconds": "900",
             "batchingWindowSeconds": "300",
+            # Above one poison message's age, 3 x 5700 s (tests/infra/test_poison_alarm.py).
+            "oldestMessageAlarmSeconds": "17101",
         },
     )
     assert config.function.visibility_timeout_seconds == 5700 <= 43_200

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pulumi
 import pytest
 
 from components.config import FunctionConfig
 from components.function import Function, FunctionArgs, powertools_layer_arn
+from components.sources import tracked_files
 from tests.infra.harness import ALONE_ROLES, ROOT, Run, run, run_component
 from tests.infra.lookup import one, policy, statements
 
@@ -27,7 +26,9 @@ def test_queue_visibility_is_six_function_timeouts_plus_window(stack: Run) -> No
 
 
 def test_visibility_follows_timeout_and_window_from_config() -> None:
-    result = run("dev", {"functionTimeoutSeconds": "60", "batchingWindowSeconds": "5"})
+    # oldestMessageAlarmSeconds above one poison message's age, 3 x 365 s (test_poison_alarm.py).
+    overrides = {"functionTimeoutSeconds": "60", "batchingWindowSeconds": "5"}
+    result = run("dev", {**overrides, "oldestMessageAlarmSeconds": "1096"})
     assert result.error is None
     assert one(result, QUEUE, "consumer-queue").inputs["visibilityTimeoutSeconds"] == 365
     assert one(result, FUNCTION).inputs["timeout"] == 60
@@ -106,13 +107,15 @@ def test_lambda_runtime_code_and_settings(dev: Run) -> None:
     }
 
 
-def test_lambda_code_is_handlers_and_contract_at_the_zip_root(dev: Run) -> None:
+def test_lambda_code_is_the_tracked_handlers_and_contract_at_the_zip_root(dev: Run) -> None:
     code = one(dev, FUNCTION).inputs["code"]
     assert isinstance(code, pulumi.AssetArchive)
-    assert sorted(code.assets) == ["contract", "handlers"]
-    for sub, archive in code.assets.items():
-        assert isinstance(archive, pulumi.FileArchive)
-        assert Path(archive.path) == ROOT / sub
+    assert set(code.assets) == set(tracked_files(ROOT, ("handlers", "contract")))
+    assert {"handlers/consumer.py", "handlers/__init__.py", "contract/event.py"} <= set(code.assets)
+    for name, asset in code.assets.items():
+        # One file each, by its path relative to the checkout (where the engine reads it).
+        assert isinstance(asset, pulumi.FileAsset)
+        assert asset.path == name
 
 
 def test_x86_function_uses_the_x86_layer() -> None:

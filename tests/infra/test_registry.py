@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
+import pytest
+from pulumi_docker_build import Platform
+
 from components.registry import Registry, RegistryArgs, content_tag
+from components.sources import SourcesError
 from tests.infra.harness import ROOT, Run, run_component
 from tests.infra.lookup import one, unwrap
 
@@ -44,8 +49,10 @@ def test_lifecycle_expires_untagged_and_caps_the_count(stack: Run) -> None:
 
 def test_image_builds_app_from_the_repository_root_and_pushes(stack: Run) -> None:
     image = one(stack, IMAGE).inputs
-    assert image["context"] == {"location": str(ROOT)}
-    assert image["dockerfile"] == {"location": str(ROOT / "app" / "Dockerfile")}
+    # Relative to the program's working directory (the checkout), where the provider
+    # resolves them: an absolute path would differ between checkouts.
+    assert image["context"] == {"location": "."}
+    assert image["dockerfile"] == {"location": "app/Dockerfile"}
     assert image["platforms"] == ["linux/arm64"]
     assert image["push"] is True
 
@@ -55,7 +62,7 @@ def test_image_tag_is_content_derived_never_latest(stack: Run) -> None:
     [tag] = one(stack, IMAGE).inputs["tags"]
     url, _, name = tag.rpartition(":")
     assert url == repo.outputs["repositoryUrl"]
-    assert name == content_tag(ROOT, ("app", "contract", ".dockerignore"))
+    assert name == content_tag(ROOT, Platform.LINUX_ARM64)
     assert name != "latest"
 
 
@@ -77,16 +84,30 @@ def test_exported_image_ref_is_pinned_by_digest(stack: Run) -> None:
     assert stack.outputs["imageRef"] == f"{repo.outputs['repositoryUrl']}@{digest}"
 
 
-def test_content_tag_changes_with_content_and_ignores_caches(tmp_path: Path) -> None:
+def git(root: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
+
+
+def test_content_tag_follows_tracked_sources_and_the_platform(tmp_path: Path) -> None:
     (tmp_path / "app").mkdir()
     (tmp_path / "app" / "main.py").write_text("print(1)\n")
-    first = content_tag(tmp_path, ("app", "missing"))
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", "-A")
+    first = content_tag(tmp_path, Platform.LINUX_ARM64)
+    assert first.startswith("src-")
+    # Caches and files git does not track are not part of the build's sources.
     (tmp_path / "app" / "__pycache__").mkdir()
     (tmp_path / "app" / "__pycache__" / "main.cpython-311.pyc").write_bytes(b"\0")
-    assert content_tag(tmp_path, ("app", "missing")) == first
+    (tmp_path / "app" / "scratch.py").write_text("print('scratch')\n")
+    assert content_tag(tmp_path, Platform.LINUX_ARM64) == first
+    assert content_tag(tmp_path, Platform.LINUX_AMD64) != first
     (tmp_path / "app" / "main.py").write_text("print(2)\n")
-    assert content_tag(tmp_path, ("app", "missing")) != first
-    assert first.startswith("src-")
+    assert content_tag(tmp_path, Platform.LINUX_ARM64) != first
+
+
+def test_outside_a_git_checkout_the_sources_error_says_why(tmp_path: Path) -> None:
+    with pytest.raises(SourcesError, match="tracked files"):
+        content_tag(tmp_path, Platform.LINUX_ARM64)
 
 
 def test_repository_is_protected_where_it_may_not_be_force_deleted(dev: Run, prod: Run) -> None:
@@ -105,5 +126,7 @@ def test_alone_it_builds_for_the_given_architecture_and_may_be_force_deleted() -
     repo = one(result, REPO)
     assert (repo.inputs["forceDelete"], repo.protect) == (True, False)
     assert one(result, IMAGE).inputs["platforms"] == ["linux/amd64"]
+    [tag] = one(result, IMAGE).inputs["tags"]
+    assert tag.rpartition(":")[2] == content_tag(ROOT, Platform.LINUX_AMD64)
     digest = one(result, IMAGE).outputs["digest"]
     assert result.outputs["ref"] == f"{repo.outputs['repositoryUrl']}@{digest}"
