@@ -238,6 +238,32 @@ class OrNone(Generic[T]):
             ) from None
 
 
+@dataclass(frozen=True)
+class OrEmpty(Generic[T]):
+    """What `kind` allows, or the empty string (read as None), which means `meaning`."""
+
+    kind: Kind[T]
+    meaning: str
+    pulumi_type: ClassVar[str] = "string"
+
+    @property
+    def allowed(self) -> str:
+        return f"empty ({self.meaning}) or {self.kind.allowed}"
+
+    def parse(self, raw: str) -> T | None:
+        if raw == "":
+            return None
+        try:
+            return self.kind.parse(raw)
+        except Invalid as e:
+            raise Invalid(
+                *(
+                    (value, f"must be empty ({self.meaning}) or {allowed.removeprefix('must be ')}")
+                    for value, allowed in e.problems
+                )
+            ) from None
+
+
 def _is_ipv4_network(text: str) -> bool:
     try:
         return isinstance(ipaddress.ip_network(text, strict=True), ipaddress.IPv4Network)
@@ -254,4 +280,10 @@ ROLE_ARNS = Strings(
     lambda arn: re.fullmatch(limits.IAM_ROLE_ARN, arn) is not None,
     'a list of IAM role ARNs, e.g. ["arn:aws:iam::123456789012:role/preview"]',
     "must be IAM role ARNs, e.g. arn:aws:iam::123456789012:role/preview",
+)
+NAMESPACES = Strings(
+    lambda name: re.fullmatch(limits.DNS1123_LABEL, name) is not None,
+    'a list of Kubernetes namespace names, e.g. ["producers"]',
+    "must be a namespace name: at most 63 lower-case letters, digits or '-', starting and "
+    "ending with a letter or digit (a DNS-1123 label)",
 )
