@@ -10,6 +10,7 @@ import pytest
 from local.servers import MotoServer
 from tests.infra.fake_cli import moto_credentials
 from tests.infra.harness import Run, run
+from tests.infra.lookup import PUBLIC_APP
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -28,6 +29,14 @@ def dev() -> Run:
 @pytest.fixture(scope="session")
 def prod() -> Run:
     result = run("prod")
+    assert result.error is None, result.error
+    return result
+
+
+@pytest.fixture(scope="session")
+def public() -> Run:
+    """dev with the app public: the load balancer controller, the NLB and its policies."""
+    result = run("dev", PUBLIC_APP)
     assert result.error is None, result.error
     return result
 

@@ -190,6 +190,12 @@ class RecordingMocks(pulumi.runtime.Mocks):
             "aws:ec2/launchTemplate:LaunchTemplate": {"latestVersion": 1},
             "aws:ec2/flowLog:FlowLog": {"arn": f"arn:aws:ec2:{r}:{a}:vpc-flow-log/fl-{name}"},
         }
+        if typ == "kubernetes:core/v1:Service" and inputs.get("spec", {}).get("type") == (
+            "LoadBalancer"
+        ):
+            # What the load balancer controller writes back once the NLB exists.
+            host = f"{name}-0123456789abcdef.elb.{r}.amazonaws.com"
+            return {"status": {"loadBalancer": {"ingress": [{"hostname": host}]}}}
         return {"name": phys, **by_type.get(typ, {"arn": f"arn:aws:mock:{r}:{a}:{typ}/{phys}"})}
 
     def _eks_cluster(self, args: pulumi.runtime.MockResourceArgs, urn: str) -> dict[str, Any]:
@@ -284,28 +290,35 @@ def run(stack: str, overrides: Mapping[str, str | None] | None = None) -> Run:
     )
 
 
-def run_component(build: Callable[[], Mapping[str, Any] | None], region: str = REGION) -> Run:
+def run_component(
+    build: Callable[[], Mapping[str, Any] | None], region: str = REGION, *, preview: bool = False
+) -> Run:
     """Run `build` (which creates one component) alone under the recording mocks, in a stack
-    with no config; the outputs it returns are resolved into `Run.outputs`. Raises what
-    `build` raised."""
+    with no config, as an update or (`preview`) a preview; the outputs it returns are resolved
+    into `Run.outputs`. Raises what `build` raised."""
 
     def body() -> None:
         for key, value in (build() or {}).items():
             pulumi.export(key, value)
 
-    result = _run_under_mocks(body, stack="component", config={}, region=region)
+    result = _run_under_mocks(body, stack="component", config={}, region=region, preview=preview)
     if result.error is not None:
         raise result.error
     return result
 
 
 def _run_under_mocks(
-    body: Callable[[], object], *, stack: str, config: Mapping[str, str], region: str
+    body: Callable[[], object],
+    *,
+    stack: str,
+    config: Mapping[str, str],
+    region: str,
+    preview: bool = False,
 ) -> Run:
     mocks = RecordingMocks(region)
     monitor = RecordingMonitor(mocks)
     settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
     pulumi.runtime.set_all_config(dict(config))
 
     result = Run(records=mocks.records, invokes=mocks.invokes)

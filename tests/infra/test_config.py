@@ -24,15 +24,7 @@ from components.config import (
 from components.config.base import Section, setting
 from components.config.kinds import Integer, Invalid
 from tests.infra.harness import ROOT, run
-
-# Everything a public app needs besides its source CIDRs.
-PUBLIC_EDGE = {
-    "appCertificateArn": (
-        "arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
-    ),
-    "appAuthIssuer": "https://login.example.com/tenant",
-    "appAuthAudience": "api://events",
-}
+from tests.infra.lookup import PUBLIC_EDGE
 
 
 @pytest.mark.parametrize(
