@@ -31,6 +31,7 @@ from tests.infra.lookup import (
     policy,
     statements,
 )
+from tests.infra.parliament_lint import findings
 
 ROLE = "aws:iam/role:Role"
 ASSOCIATION = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
@@ -106,6 +107,23 @@ def test_the_controllers_policy_is_the_one_aws_publishes_for_its_version(public:
     assert create["Condition"] == {"Null": {"aws:RequestTag/elbv2.k8s.aws/cluster": "false"}}
     assert all(s["Effect"] == "Allow" for s in document["Statement"])
     assert not any(a.endswith("*") for s in document["Statement"] for a in s["Action"])
+
+
+def test_parliament_finds_only_what_aws_policy_is_known_for(public: Run) -> None:
+    # AWS's policy grants on "*" where the resource does not exist yet (the controller creates
+    # it, and the conditions require its cluster tag), and parliament's action data predates
+    # ModifyIpPools and the elasticloadbalancing:CreateAction condition key. Nothing else.
+    grant = one(public, "aws:iam/rolePolicy:RolePolicy", "lb-controller-policy")
+    kinds = {kind for kind, _ in findings(grant.inputs["policy"])}
+    assert kinds == {"RESOURCE_STAR", "UNKNOWN_ACTION", "UNKNOWN_CONDITION_FOR_ACTION"}
+    unknown = [
+        detail for kind, detail in findings(grant.inputs["policy"]) if kind != "RESOURCE_STAR"
+    ]
+    assert set(unknown) == {
+        "Unknown action elasticloadbalancing:ModifyIpPools",
+        "Unknown condition elasticloadbalancing:CreateAction for action "
+        "elasticloadbalancing:AddTags",
+    }
 
 
 def test_the_controller_starts_once_it_has_nodes_and_credentials(public: Run) -> None:
