@@ -29,6 +29,7 @@ TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 # them a pod gets no AWS credentials.
 POD_IDENTITY_AGENT = ("169.254.170.23/32", "fd00:ec2::23/128")
 POD_IDENTITY_AGENT_PORT = 80
+READINESS_GATE_LABEL = "elbv2.k8s.aws/pod-readiness-gate-inject"
 # The app drains within 25 s of SIGTERM (its interface); 30 s leaves it headroom.
 TERMINATION_GRACE_SECONDS = 30
 # The image's non-root user (app/Dockerfile).
@@ -102,9 +103,13 @@ class App(pulumi.ComponentResource):
             for mode in ("enforce", "audit", "warn")
             for suffix, value in (("", "restricted"), ("-version", f"v{args.kubernetes_version}"))
         }
+        # Behind the NLB the controller's webhook gives new pods a readiness gate that turns
+        # true once their target is healthy, so a rolling update never leaves the target
+        # group without a healthy pod (its pod readiness gate guide).
+        gates = {READINESS_GATE_LABEL: "enabled"} if config.public else {}
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=NAMESPACE, labels=pss),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=NAMESPACE, labels=pss | gates),
             opts=on_cluster,
         )
         metadata = k8s.meta.v1.ObjectMetaArgs(
@@ -119,6 +124,8 @@ class App(pulumi.ComponentResource):
             opts=on_cluster,
         )
         self.role, credentials = self._identity(name, args)
+        controller = args.load_balancer_controller
+        edge = [controller] if config.public and controller else []
 
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
@@ -140,8 +147,9 @@ class App(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 provider=args.provider,
-                # Pods need nodes, and their AWS credentials from the association.
-                depends_on=[args.nodes, *credentials],
+                # Pods need nodes, and their AWS credentials from the association; behind the
+                # NLB, the webhook that adds their readiness gate.
+                depends_on=[args.nodes, *credentials, *edge],
                 # With an autoscaler the Deployment starts at its minimum and the autoscaler
                 # owns the count from then on. Kubernetes advises leaving spec.replicas out
                 # (its HPA guide), which restarts an existing Deployment at 1 pod; instead the

@@ -36,6 +36,7 @@ from tests.infra.parliament_lint import findings
 ROLE = "aws:iam/role:Role"
 ASSOCIATION = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
 ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer"
+NAMESPACE = "kubernetes:core/v1:Namespace"
 
 
 def test_the_controller_is_installed_only_for_a_public_app(stack: Run, public: Run) -> None:
@@ -184,6 +185,15 @@ def test_a_public_app_serves_metrics_on_its_own_port_and_verifies_tokens(public:
     service_targets = {p["targetPort"] for p in one(public, SERVICE).inputs["spec"]["ports"]}
     assert service_targets == {"http"}
     assert metrics_port == {9090}
+
+
+def test_behind_the_nlb_new_pods_wait_for_a_healthy_target(stack: Run, public: Run) -> None:
+    # The controller's webhook adds a readiness gate to pods of a labelled namespace, so a
+    # rolling update keeps old pods until new ones are healthy in the target group.
+    label = "elbv2.k8s.aws/pod-readiness-gate-inject"
+    assert one(public, NAMESPACE).inputs["metadata"]["labels"][label] == "enabled"
+    assert label not in one(stack, NAMESPACE).inputs["metadata"]["labels"]
+    assert one(public, RELEASE).urn in one(public, DEPLOYMENT).dependencies
 
 
 def test_destroy_removes_the_load_balancer_before_the_controller_and_the_vpc(public: Run) -> None:
