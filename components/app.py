@@ -9,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components import iam
 from components.config import AppConfig
 from components.load_balancer_controller import LOAD_BALANCER_CLASS
 from components.policies import document, pod_identity_trust
@@ -205,22 +206,16 @@ class App(pulumi.ComponentResource):
             ),
             child,
         )
-        grant = aws.iam.RolePolicy(
-            f"{name}-policy",
-            aws.iam.RolePolicyArgs(role=role.id, policy=args.send_policy),
-            child,
+        return role, iam.pod_identity(
+            name,
+            role,
+            args.send_policy,
+            cluster_name=args.cluster_name,
+            namespace=NAMESPACE,
+            service_account=NAME,
+            agent=args.pod_identity_agent,
+            parent=self,
         )
-        association = aws.eks.PodIdentityAssociation(
-            f"{name}-identity",
-            aws.eks.PodIdentityAssociationArgs(
-                cluster_name=args.cluster_name,
-                namespace=NAMESPACE,
-                service_account=NAME,
-                role_arn=role.arn,
-            ),
-            pulumi.ResourceOptions(parent=self, depends_on=[args.pod_identity_agent]),
-        )
-        return role, [association, grant]
 
     def _service(
         self,

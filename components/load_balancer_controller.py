@@ -77,20 +77,15 @@ class LoadBalancerController(pulumi.ComponentResource):
             child,
             description="AWS Load Balancer Controller (Pod Identity)",
         )
-        grant = aws.iam.RolePolicy(
-            f"{name}-policy",
-            aws.iam.RolePolicyArgs(role=self.role.id, policy=published_policy()),
-            child,
-        )
-        association = aws.eks.PodIdentityAssociation(
-            f"{name}-identity",
-            aws.eks.PodIdentityAssociationArgs(
-                cluster_name=args.cluster_name,
-                namespace=NAMESPACE,
-                service_account=SERVICE_ACCOUNT,
-                role_arn=self.role.arn,
-            ),
-            pulumi.ResourceOptions(parent=self, depends_on=[args.pod_identity_agent]),
+        credentials = iam.pod_identity(
+            name,
+            self.role,
+            published_policy(),
+            cluster_name=args.cluster_name,
+            namespace=NAMESPACE,
+            service_account=SERVICE_ACCOUNT,
+            agent=args.pod_identity_agent,
+            parent=self,
         )
         # A Release, not helm.v4.Chart: v4 renders the chart at preview against the cluster and
         # fails while the kubeconfig is still unknown, i.e. on a new stack's first preview
@@ -121,7 +116,7 @@ class LoadBalancerController(pulumi.ComponentResource):
                 parent=self,
                 provider=args.provider,
                 # Its pods need nodes, and their AWS credentials before they first reconcile.
-                depends_on=[args.nodes, association, grant],
+                depends_on=[args.nodes, *credentials],
             ),
         )
         self.register_outputs({"role_arn": self.role.arn})

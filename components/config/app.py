@@ -11,10 +11,10 @@ from components.config.kinds import (
     NAMESPACES,
     Boolean,
     Integer,
-    OrEmpty,
     OrNone,
     Quantity,
     Text,
+    or_empty,
 )
 
 
@@ -45,14 +45,14 @@ class AppConfig(Section):
     )
     certificate_arn: str | None = setting(
         "appCertificateArn",
-        OrEmpty(Text(limits.ACM_CERTIFICATE_ARN, "an ACM certificate ARN"), "no certificate"),
+        or_empty(Text(limits.ACM_CERTIFICATE_ARN, "an ACM certificate ARN"), "no certificate"),
         "ACM certificate of the load balancer's TLS listener (port 443), in the stack's "
         "region; required when appPublic is true.",
         default="",
     )
     auth_issuer: str | None = setting(
         "appAuthIssuer",
-        OrEmpty(
+        or_empty(
             Text(
                 r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?",
                 "an https URL without query or fragment, e.g. https://login.example.com/tenant",
@@ -65,7 +65,7 @@ class AppConfig(Section):
     )
     auth_audience: str | None = setting(
         "appAuthAudience",
-        OrEmpty(
+        or_empty(
             Text(
                 r"[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=-]{1,255}",
                 "1 to 255 URI characters without spaces or %, e.g. api://events",
@@ -77,7 +77,7 @@ class AppConfig(Section):
     )
     auth_required_scope: str | None = setting(
         "appAuthRequiredScope",
-        OrEmpty(
+        or_empty(
             Text(
                 r"[A-Za-z0-9._:/-]+", "a scope of letters, digits and . _ : / -, e.g. events:write"
             ),

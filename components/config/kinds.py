@@ -213,55 +213,36 @@ class Quantity:
 
 @dataclass(frozen=True)
 class OrNone(Generic[T]):
-    """What `kind` allows, or the word `none` (read as None), which means `meaning`; a
-    string, whatever `kind` is."""
+    """What `kind` allows, or `word` (`none` unless given; read as None), which means
+    `meaning`; a string, whatever `kind` is."""
 
     kind: Kind[T]
     meaning: str
+    word: str = "none"
     pulumi_type: ClassVar[str] = "string"
 
     @property
     def allowed(self) -> str:
-        return f"none ({self.meaning}) or {self.kind.allowed}"
+        return f"{self.word or 'empty'} ({self.meaning}) or {self.kind.allowed}"
 
     def parse(self, raw: str) -> T | None:
-        if raw == "none":
+        if raw == self.word:
             return None
         try:
             return self.kind.parse(raw)
         except Invalid as e:
+            alternative = self.allowed.removesuffix(self.kind.allowed)
             raise Invalid(
                 *(
-                    (value, f"must be none ({self.meaning}) or {allowed.removeprefix('must be ')}")
+                    (value, f"must be {alternative}{allowed.removeprefix('must be ')}")
                     for value, allowed in e.problems
                 )
             ) from None
 
 
-@dataclass(frozen=True)
-class OrEmpty(Generic[T]):
+def or_empty(kind: Kind[T], meaning: str) -> OrNone[T]:
     """What `kind` allows, or the empty string (read as None), which means `meaning`."""
-
-    kind: Kind[T]
-    meaning: str
-    pulumi_type: ClassVar[str] = "string"
-
-    @property
-    def allowed(self) -> str:
-        return f"empty ({self.meaning}) or {self.kind.allowed}"
-
-    def parse(self, raw: str) -> T | None:
-        if raw == "":
-            return None
-        try:
-            return self.kind.parse(raw)
-        except Invalid as e:
-            raise Invalid(
-                *(
-                    (value, f"must be empty ({self.meaning}) or {allowed.removeprefix('must be ')}")
-                    for value, allowed in e.problems
-                )
-            ) from None
+    return OrNone(kind, meaning, word="")
 
 
 def _is_ipv4_network(text: str) -> bool:
