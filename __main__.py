@@ -13,6 +13,10 @@ from components.cluster import Cluster, ClusterArgs, cluster_creator
 from components.config import check_cluster_creator, load_stack_config
 from components.function import Function, FunctionArgs
 from components.iam import RoleSettings
+from components.load_balancer_controller import (
+    LoadBalancerController,
+    LoadBalancerControllerArgs,
+)
 from components.network import Network, NetworkArgs
 from components.registry import TAG_SOURCES, Registry, RegistryArgs
 from components.sources import check_build_context
@@ -94,6 +98,25 @@ cluster = Cluster(
     ),
     with_aws,
 )
+# The controller exists only for the public Service it turns into a load balancer.
+controller = (
+    LoadBalancerController(
+        "lb-controller",
+        LoadBalancerControllerArgs(
+            cluster_name=cluster.cluster_name,
+            cluster_arn=cluster.cluster_arn,
+            region=config.region,
+            vpc_id=network.vpc_id,
+            roles=roles,
+            provider=cluster.provider,
+            nodes=cluster.node_group,
+            pod_identity_agent=cluster.pod_identity_agent,
+        ),
+        with_aws,
+    )
+    if config.app.public
+    else None
+)
 app = App(
     "app",
     AppArgs(
@@ -110,6 +133,8 @@ app = App(
         nodes=cluster.node_group,
         pod_identity_agent=cluster.pod_identity_agent,
         metrics_server=cluster.metrics_server,
+        load_balancer_controller=controller.release if controller else None,
+        load_balancer_cidrs=network.public_subnet_cidrs,
     ),
     with_aws,
 )

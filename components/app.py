@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components import iam
 from components.config import AppConfig
 from components.iam import RoleSettings, role
-from components.policies import document
+from components.load_balancer_controller import LOAD_BALANCER_CLASS
+from components.policies import document, pod_identity_trust
 
 NAMESPACE = "app"
 """The app's namespace, created with the "restricted" Pod Security Standard enforced."""
 NAME = "app"
 """Name of the Deployment, Service, ServiceAccount, autoscaler and disruption budget."""
 PORT = 8080
+METRICS_PORT = 9090
+"""Where a public app serves /metrics: a load balancer that cannot route by path never
+forwards to it."""
+HTTPS_PORT = 443
+# TLS 1.3 and 1.2 only, AWS's recommended policy for NLB TLS listeners (ELB guide,
+# "Security policies for your Network Load Balancer").
+TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+# The EKS Pod Identity agent's link-local addresses (EKS guide, "Pod Identity agent"): without
+# them a pod gets no AWS credentials.
+POD_IDENTITY_AGENT = ("169.254.170.23/32", "fd00:ec2::23/128")
+POD_IDENTITY_AGENT_PORT = 80
+READINESS_GATE_LABEL = "elbv2.k8s.aws/pod-readiness-gate-inject"
 # The app drains within 25 s of SIGTERM (its interface); 30 s leaves it headroom.
 TERMINATION_GRACE_SECONDS = 30
 # The image's non-root user (app/Dockerfile).
@@ -53,6 +68,12 @@ class AppArgs:
     """The agent that hands pods their credentials (`Cluster.pod_identity_agent`)."""
     metrics_server: pulumi.Resource | None
     """What the autoscaler reads CPU from (`Cluster.metrics_server`); needed with autoscaling."""
+    load_balancer_controller: pulumi.Resource | None
+    """What makes the public load balancer from the Service (`LoadBalancerController.release`);
+    needed when public, and deleted only after the Service and so after the load balancer."""
+    load_balancer_cidrs: Sequence[str]
+    """The public subnets' CIDRs, where the load balancer's addresses are: the only sources
+    outside the cluster the app's pods accept (when public)."""
 
 
 class App(pulumi.ComponentResource):
@@ -64,7 +85,9 @@ class App(pulumi.ComponentResource):
     deployment: k8s.apps.v1.Deployment
     """The app's Deployment."""
     service: k8s.core.v1.Service
-    """The app's Service: ClusterIP, or an internet-facing NLB when `public`."""
+    """The app's Service: ClusterIP, or an internet-facing NLB (TLS on 443 only) when `public`."""
+    network_policies: list[k8s.networking.v1.NetworkPolicy]
+    """Who may reach the app's pods and whom they may reach: nothing else."""
     autoscaler: k8s.autoscaling.v2.HorizontalPodAutoscaler | None
     """The HorizontalPodAutoscaler; None when `autoscaling` is off."""
     app_endpoint: pulumi.Output[str]
@@ -84,9 +107,13 @@ class App(pulumi.ComponentResource):
             for mode in ("enforce", "audit", "warn")
             for suffix, value in (("", "restricted"), ("-version", f"v{args.kubernetes_version}"))
         }
+        # Behind the NLB the controller's webhook gives new pods a readiness gate that turns
+        # true once their target is healthy, so a rolling update never leaves the target
+        # group without a healthy pod (its pod readiness gate guide).
+        gates = {READINESS_GATE_LABEL: "enabled"} if config.public else {}
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=NAMESPACE, labels=pss),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=NAMESPACE, labels=pss | gates),
             opts=on_cluster,
         )
         metadata = k8s.meta.v1.ObjectMetaArgs(
@@ -101,6 +128,8 @@ class App(pulumi.ComponentResource):
             opts=on_cluster,
         )
         self.role, credentials = self._identity(name, args)
+        controller = args.load_balancer_controller
+        edge = [controller] if config.public and controller else []
 
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
@@ -122,8 +151,9 @@ class App(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 provider=args.provider,
-                # Pods need nodes, and their AWS credentials from the association.
-                depends_on=[args.nodes, *credentials],
+                # Pods need nodes, and their AWS credentials from the association; behind the
+                # NLB, the webhook that adds their readiness gate.
+                depends_on=[args.nodes, *credentials, *edge],
                 # With an autoscaler the Deployment starts at its minimum and the autoscaler
                 # owns the count from then on. Kubernetes advises leaving spec.replicas out
                 # (its HPA guide), which restarts an existing Deployment at 1 pod; instead the
@@ -134,7 +164,8 @@ class App(pulumi.ComponentResource):
                 ignore_changes=["spec.replicas"] if config.autoscaling else None,
             ),
         )
-        self.service = self._service(name, config, metadata, selector, on_cluster)
+        self.service = self._service(name, args, metadata, selector)
+        self.network_policies = _network_policies(name, args, namespace, selector, on_cluster)
         self.autoscaler = (
             self._autoscaler(name, args, metadata, self.deployment) if config.autoscaling else None
         )
@@ -155,7 +186,7 @@ class App(pulumi.ComponentResource):
         if config.public:
             self.app_endpoint = self.service.status.apply(
                 lambda s: (
-                    "http://" + (s.load_balancer.ingress[0].hostname or "")
+                    "https://" + (s.load_balancer.ingress[0].hostname or "")
                     if s and s.load_balancer and s.load_balancer.ingress
                     else "load balancer pending"
                 )
@@ -175,63 +206,67 @@ class App(pulumi.ComponentResource):
         # role: Pod Identity sets these session tags on every AssumeRole it makes.
         app_role = role(
             f"{name}-role",
-            document(
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "pods.eks.amazonaws.com"},
-                    "Action": ["sts:AssumeRole", "sts:TagSession"],
-                    "Condition": {
-                        "StringEquals": {
-                            "aws:RequestTag/eks-cluster-arn": args.cluster_arn,
-                            "aws:RequestTag/kubernetes-namespace": NAMESPACE,
-                            "aws:RequestTag/kubernetes-service-account": NAME,
-                        }
-                    },
-                }
-            ),
+            document(pod_identity_trust(args.cluster_arn, NAMESPACE, NAME)),
             args.roles,
             child,
         )
-        grant = aws.iam.RolePolicy(
-            f"{name}-policy",
-            aws.iam.RolePolicyArgs(role=app_role.id, policy=args.send_policy),
-            child,
+        return app_role, iam.pod_identity(
+            name,
+            app_role,
+            args.send_policy,
+            cluster_name=args.cluster_name,
+            namespace=NAMESPACE,
+            service_account=NAME,
+            agent=args.pod_identity_agent,
+            parent=self,
         )
-        association = aws.eks.PodIdentityAssociation(
-            f"{name}-identity",
-            aws.eks.PodIdentityAssociationArgs(
-                cluster_name=args.cluster_name,
-                namespace=NAMESPACE,
-                service_account=NAME,
-                role_arn=app_role.arn,
-            ),
-            pulumi.ResourceOptions(parent=self, depends_on=[args.pod_identity_agent]),
-        )
-        return app_role, [association, grant]
 
     def _service(
         self,
         name: str,
-        config: AppConfig,
+        args: AppArgs,
         metadata: k8s.meta.v1.ObjectMetaArgs,
         selector: dict[str, str],
-        opts: pulumi.ResourceOptions,
     ) -> k8s.core.v1.Service:
-        ports = [k8s.core.v1.ServicePortArgs(name="http", port=80, target_port="http")]
+        config = args.config
         if config.public:
+            # TLS ends at the load balancer, which forwards to the pods' IPs (target type ip).
+            # Its one listener is 443: no plain-HTTP port, and never the metrics port.
             spec = k8s.core.v1.ServiceSpecArgs(
                 type="LoadBalancer",
+                load_balancer_class=LOAD_BALANCER_CLASS,
                 selector=selector,
-                ports=ports,
+                ports=[
+                    k8s.core.v1.ServicePortArgs(
+                        name="https", port=HTTPS_PORT, target_port="http", protocol="TCP"
+                    )
+                ],
                 load_balancer_source_ranges=list(config.allowed_cidrs),
+                # IP targets need no node ports, so none is opened on the nodes.
+                allocate_load_balancer_node_ports=False,
             )
+            prefix = "service.beta.kubernetes.io/aws-load-balancer"
             annotations = {
-                "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
-                "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
+                f"{prefix}-scheme": "internet-facing",
+                f"{prefix}-nlb-target-type": "ip",
+                f"{prefix}-ssl-cert": config.certificate_arn,
+                f"{prefix}-ssl-ports": "https",
+                f"{prefix}-ssl-negotiation-policy": TLS_POLICY,
+                # Stated rather than left to the default: the pods' NetworkPolicy admits the
+                # load balancer's own addresses, not the clients'.
+                f"{prefix}-target-group-attributes": "preserve_client_ip.enabled=false",
+                f"{prefix}-healthcheck-protocol": "HTTP",
+                f"{prefix}-healthcheck-path": "/readyz",
+                f"{prefix}-healthcheck-port": "traffic-port",
             }
         else:
-            spec = k8s.core.v1.ServiceSpecArgs(type="ClusterIP", selector=selector, ports=ports)
+            spec = k8s.core.v1.ServiceSpecArgs(
+                type="ClusterIP",
+                selector=selector,
+                ports=[k8s.core.v1.ServicePortArgs(name="http", port=80, target_port="http")],
+            )
             annotations = {}
+        controller = args.load_balancer_controller
         return k8s.core.v1.Service(
             f"{name}-service",
             metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -241,7 +276,14 @@ class App(pulumi.ComponentResource):
                 annotations=annotations,
             ),
             spec=spec,
-            opts=opts,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=args.provider,
+                # Made by the controller and deleted before it: on destroy the controller
+                # removes the load balancer (the Service's finalizer) while it still runs, so
+                # no load balancer or ENI is left to block the VPC's deletion.
+                depends_on=[controller] if config.public and controller else None,
+            ),
         )
 
     def _autoscaler(
@@ -292,11 +334,26 @@ def _pod(
     container = k8s.core.v1.ContainerArgs(
         name=NAME,
         image=args.image,
-        ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=PORT)],
+        ports=[
+            k8s.core.v1.ContainerPortArgs(name="http", container_port=PORT),
+            *(
+                [k8s.core.v1.ContainerPortArgs(name="metrics", container_port=METRICS_PORT)]
+                if config.public
+                else []
+            ),
+        ],
         env=[
-            k8s.core.v1.EnvVarArgs(name="QUEUE_URL", value=args.queue_url),
-            k8s.core.v1.EnvVarArgs(name="AWS_REGION", value=args.region),
-            k8s.core.v1.EnvVarArgs(name="PORT", value=str(PORT)),
+            k8s.core.v1.EnvVarArgs(name=key, value=value)
+            for key, value in {
+                "QUEUE_URL": args.queue_url,
+                "AWS_REGION": args.region,
+                "PORT": str(PORT),
+                "METRICS_PORT": str(METRICS_PORT) if config.public else None,
+                "AUTH_ISSUER": config.auth_issuer,
+                "AUTH_AUDIENCE": config.auth_audience,
+                "AUTH_REQUIRED_SCOPE": config.auth_required_scope,
+            }.items()
+            if value is not None
         ],
         resources=k8s.core.v1.ResourceRequirementsArgs(
             requests={"cpu": config.cpu_request, "memory": config.memory},
@@ -356,3 +413,125 @@ def _pod(
             )
         ],
     )
+
+
+def _network_policies(
+    name: str,
+    args: AppArgs,
+    namespace: k8s.core.v1.Namespace,
+    selector: dict[str, str],
+    opts: pulumi.ResourceOptions,
+) -> list[k8s.networking.v1.NetworkPolicy]:
+    """Default deny in the app's namespace, then: in from the load balancer (when public) and
+    from the allowed namespaces; out to DNS, HTTPS and the Pod Identity agent.
+
+    The kubelet's probes need no rule: the VPC CNI's network policy agent, like every
+    NetworkPolicy implementation, always admits traffic from the pod's own node
+    (aws/aws-network-policy-agent#56, #65). An ipBlock for the nodes' subnets would be wrong
+    anyway: the VPC CNI gives pods addresses in those same subnets.
+    """
+    config = args.config
+    pods = k8s.meta.v1.LabelSelectorArgs(match_labels=selector)
+
+    def policy(
+        suffix: str, spec: k8s.networking.v1.NetworkPolicySpecArgs
+    ) -> k8s.networking.v1.NetworkPolicy:
+        return k8s.networking.v1.NetworkPolicy(
+            f"{name}-{suffix}",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=suffix, namespace=namespace.metadata.name),
+            spec=spec,
+            opts=opts,
+        )
+
+    def tcp(*ports: int) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
+        return [k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=p) for p in ports]
+
+    def ip_blocks(*cidrs: str) -> list[k8s.networking.v1.NetworkPolicyPeerArgs]:
+        return [
+            k8s.networking.v1.NetworkPolicyPeerArgs(
+                ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr)
+            )
+            for cidr in cidrs
+        ]
+
+    policies = [
+        policy(
+            "default-deny",
+            k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(),
+                policy_types=["Ingress", "Egress"],
+            ),
+        )
+    ]
+    ingress: list[k8s.networking.v1.NetworkPolicyIngressRuleArgs] = []
+    if config.public:
+        # The load balancer's addresses, in the public subnets: with client IP preservation
+        # off the pods see them, not the clients', for traffic and health checks alike.
+        ingress.append(
+            k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                from_=ip_blocks(*args.load_balancer_cidrs), ports=tcp(PORT)
+            )
+        )
+    if config.allowed_namespaces:
+        ingress.append(
+            k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                from_=[
+                    k8s.networking.v1.NetworkPolicyPeerArgs(
+                        namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                            match_expressions=[
+                                k8s.meta.v1.LabelSelectorRequirementArgs(
+                                    key="kubernetes.io/metadata.name",
+                                    operator="In",
+                                    values=list(config.allowed_namespaces),
+                                )
+                            ]
+                        )
+                    )
+                ],
+                ports=tcp(PORT, *([METRICS_PORT] if config.public else [])),
+            )
+        )
+    if ingress:
+        policies.append(
+            policy(
+                "allow-callers",
+                k8s.networking.v1.NetworkPolicySpecArgs(
+                    pod_selector=pods, policy_types=["Ingress"], ingress=ingress
+                ),
+            )
+        )
+    dns_ports = [
+        k8s.networking.v1.NetworkPolicyPortArgs(protocol=protocol, port=53)
+        for protocol in ("UDP", "TCP")
+    ]
+    policies.append(
+        policy(
+            "allow-egress",
+            k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=pods,
+                policy_types=["Egress"],
+                egress=[
+                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                        to=[
+                            k8s.networking.v1.NetworkPolicyPeerArgs(
+                                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                                    match_labels={"kubernetes.io/metadata.name": "kube-system"}
+                                ),
+                                pod_selector=k8s.meta.v1.LabelSelectorArgs(
+                                    match_labels={"k8s-app": "kube-dns"}
+                                ),
+                            )
+                        ],
+                        ports=dns_ports,
+                    ),
+                    # SQS and STS, through the NAT gateway: AWS's endpoints have no fixed
+                    # addresses to name.
+                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(ports=tcp(HTTPS_PORT)),
+                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                        to=ip_blocks(*POD_IDENTITY_AGENT), ports=tcp(POD_IDENTITY_AGENT_PORT)
+                    ),
+                ],
+            ),
+        )
+    )
+    return policies

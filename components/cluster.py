@@ -156,6 +156,9 @@ class Cluster(pulumi.ComponentResource):
                 # pulumi-eks only manages CoreDNS with its default node group; the add-on is
                 # created below, once the managed nodes exist to run it.
                 coredns_addon_options=eks.CoreDnsAddonOptionsArgs(enabled=False),
+                # The VPC CNI's network policy agent enforces the app's NetworkPolicies; without
+                # it Kubernetes accepts them and nothing enforces them.
+                vpc_cni_options=eks.VpcCniOptionsArgs(enable_network_policy=True),
             ),
             child,
         )

@@ -65,3 +65,35 @@ def trust_for_own(
         "arn:", partition, ":", source_service, ":", region, ":", account, ":", source_resource
     )
     return document(service_trust(service, source_account=account, source_arn=source_arn))
+
+
+def pod_identity(
+    name: str,
+    role: aws.iam.Role,
+    policy: pulumi.Input[str],
+    *,
+    cluster_name: pulumi.Input[str],
+    namespace: str,
+    service_account: str,
+    agent: pulumi.Resource,
+    parent: pulumi.Resource,
+) -> list[pulumi.Resource]:
+    """Grant `policy` to `role` (`{name}-policy`) and hand the role to the pods of one service
+    account through EKS Pod Identity (`{name}-identity`, once the agent runs): what those pods
+    need before they start."""
+    grant = aws.iam.RolePolicy(
+        f"{name}-policy",
+        aws.iam.RolePolicyArgs(role=role.id, policy=policy),
+        pulumi.ResourceOptions(parent=parent),
+    )
+    association = aws.eks.PodIdentityAssociation(
+        f"{name}-identity",
+        aws.eks.PodIdentityAssociationArgs(
+            cluster_name=cluster_name,
+            namespace=namespace,
+            service_account=service_account,
+            role_arn=role.arn,
+        ),
+        pulumi.ResourceOptions(parent=parent, depends_on=[agent]),
+    )
+    return [association, grant]

@@ -96,3 +96,12 @@ EKS_CLUSTER_NAME = r"[0-9A-Za-z][A-Za-z0-9\-_]{0,99}"
 IAM_PRINCIPAL_ARN = (
     r"arn:aws(-[a-z]+)*:iam::[0-9]{12}:(role|user)/([A-Za-z0-9_+=,.@-]+/)*[A-Za-z0-9_+=,.@-]{1,64}"
 )
+
+# An ACM certificate ARN (any partition): certificate ids are UUIDs.
+# https://docs.aws.amazon.com/service-authorization/latest/reference/list_awscertificatemanager.html
+ACM_CERTIFICATE_ARN = (
+    r"arn:aws(-[a-z]+)*:acm:[a-z]{2}(-[a-z]+)+-[0-9]:[0-9]{12}:certificate/"
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+)
+# A Kubernetes namespace name: an RFC 1123 label (Kubernetes' "Object Names and IDs").
+DNS1123_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"

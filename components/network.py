@@ -47,6 +47,8 @@ class Network(pulumi.ComponentResource):
     """ID of the VPC."""
     public_subnet_ids: list[pulumi.Output[str]]
     """IDs of the public subnets, one per zone."""
+    public_subnet_cidrs: list[str]
+    """Address ranges of the public subnets, where internet-facing load balancers are."""
     private_subnet_ids: list[pulumi.Output[str]]
     """IDs of the private subnets, one per zone."""
 
@@ -94,6 +96,7 @@ class Network(pulumi.ComponentResource):
             child,
         )
         blocks = list(ipaddress.ip_network(config.vpc_cidr).subnets(prefixlen_diff=4))
+        self.public_subnet_cidrs = [str(block) for block in blocks[: len(zones)]]
         self.public_subnets, self.private_subnets = [], []
         nat_ids: list[pulumi.Output[str]] = []
         for i, zone in enumerate(zones):
@@ -102,7 +105,7 @@ class Network(pulumi.ComponentResource):
                 aws.ec2.SubnetArgs(
                     vpc_id=self.vpc.id,
                     availability_zone=zone,
-                    cidr_block=str(blocks[i]),
+                    cidr_block=self.public_subnet_cidrs[i],
                     map_public_ip_on_launch=False,
                     tags={"kubernetes.io/role/elb": "1"},
                 ),

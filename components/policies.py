@@ -56,6 +56,26 @@ def service_trust(
     return statement
 
 
+def pod_identity_trust(
+    cluster_arn: pulumi.Input[str], namespace: str, service_account: str
+) -> Statement:
+    """A trust statement letting EKS Pod Identity hand the role to the pods of one service
+    account, in one namespace, of one cluster: Pod Identity sets these session tags on every
+    AssumeRole it makes."""
+    return {
+        "Effect": "Allow",
+        "Principal": {"Service": "pods.eks.amazonaws.com"},
+        "Action": ["sts:AssumeRole", "sts:TagSession"],
+        "Condition": {
+            "StringEquals": {
+                "aws:RequestTag/eks-cluster-arn": cluster_arn,
+                "aws:RequestTag/kubernetes-namespace": namespace,
+                "aws:RequestTag/kubernetes-service-account": service_account,
+            }
+        },
+    }
+
+
 def deny_insecure_transport(action: str, resource: pulumi.Input[str]) -> Statement:
     """Deny every request to `resource` that does not use TLS (aws:SecureTransport false)."""
     return {

@@ -18,7 +18,8 @@ from tests.infra.fake_cli import make_sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 LIST = [sys.executable, ".github/scripts/ci_stacks.py", "list"]
-# Left out of the copy: git, caches and the installed tools (linked instead).
+# Left out of the copy: git (the copy is a checkout of its own), caches and the installed
+# tools (linked instead).
 SKIP = {".git", ".venv", ".tools", "node_modules", "__pycache__", ".pytest_cache", ".ruff_cache"}
 LINKED = (".venv", ".tools", "tests/delivery/actionlint/node_modules")
 
@@ -28,6 +29,9 @@ def copy_repository(target: Path) -> Path:
     for name in LINKED:
         if (ROOT / name).exists():
             (target / name).symlink_to(ROOT / name)
+    # The program builds from a checkout's tracked files only (components/sources.py).
+    subprocess.run(["git", "init", "-q"], cwd=target, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=target, check=True)
     return target
 
 

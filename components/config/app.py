@@ -6,7 +6,16 @@ from collections.abc import Iterator
 
 from components import limits, quantity
 from components.config.base import Problem, Section, rule, setting
-from components.config.kinds import CIDRS, Boolean, Integer, OrNone, Quantity
+from components.config.kinds import (
+    CIDRS,
+    NAMESPACES,
+    Boolean,
+    Integer,
+    OrNone,
+    Quantity,
+    Text,
+    or_empty,
+)
 
 
 class AppConfig(Section):
@@ -22,14 +31,66 @@ class AppConfig(Section):
     public: bool = setting(
         "appPublic",
         Boolean(),
-        "Expose the app through an internet-facing Network Load Balancer. Off: a ClusterIP "
-        "Service reached with `kubectl port-forward`.",
+        "Expose the app through an internet-facing Network Load Balancer (HTTPS only, made by "
+        "the AWS Load Balancer Controller, which the program then installs); needs "
+        "appAllowedCidrs, appCertificateArn, appAuthIssuer and appAuthAudience. Off: a "
+        "ClusterIP Service reached with `kubectl port-forward`.",
         default=False,
     )
     allowed_cidrs: tuple[str, ...] = setting(
         "appAllowedCidrs",
         CIDRS,
         "Source CIDRs allowed through the load balancer; at least one when appPublic is true.",
+        default=[],
+    )
+    certificate_arn: str | None = setting(
+        "appCertificateArn",
+        or_empty(Text(limits.ACM_CERTIFICATE_ARN, "an ACM certificate ARN"), "no certificate"),
+        "ACM certificate of the load balancer's TLS listener (port 443), in the stack's "
+        "region; required when appPublic is true.",
+        default="",
+    )
+    auth_issuer: str | None = setting(
+        "appAuthIssuer",
+        or_empty(
+            Text(
+                r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?",
+                "an https URL without query or fragment, e.g. https://login.example.com/tenant",
+            ),
+            "no authentication",
+        ),
+        "OIDC issuer (the tokens' `iss`) whose signed bearer tokens the app requires on POST "
+        "/events; set together with appAuthAudience, required when appPublic is true.",
+        default="",
+    )
+    auth_audience: str | None = setting(
+        "appAuthAudience",
+        or_empty(
+            Text(
+                r"[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=-]{1,255}",
+                "1 to 255 URI characters without spaces or %, e.g. api://events",
+            ),
+            "no authentication",
+        ),
+        "The `aud` a token must carry; set together with appAuthIssuer.",
+        default="",
+    )
+    auth_required_scope: str | None = setting(
+        "appAuthRequiredScope",
+        or_empty(
+            Text(
+                r"[A-Za-z0-9._:/-]+", "a scope of letters, digits and . _ : / -, e.g. events:write"
+            ),
+            "any valid token",
+        ),
+        "A scope a token must carry to post events (403 without it); needs appAuthIssuer.",
+        default="",
+    )
+    allowed_namespaces: tuple[str, ...] = setting(
+        "appAllowedNamespaces",
+        NAMESPACES,
+        "Namespaces whose pods may call the app inside the cluster; a NetworkPolicy denies "
+        "every other pod.",
         default=[],
     )
     cpu_request: str = setting(
@@ -82,6 +143,11 @@ class AppConfig(Section):
         """The most pods the Deployment can have."""
         return max(self.replicas, self.max_replicas) if self.autoscaling else self.replicas
 
+    @property
+    def authenticates(self) -> bool:
+        """Whether the app verifies tokens on POST /events."""
+        return self.auth_issuer is not None and self.auth_audience is not None
+
     @rule
     def _public_needs_sources(self) -> Iterator[Problem]:
         if self.public and not self.allowed_cidrs:
@@ -89,6 +155,32 @@ class AppConfig(Section):
                 "allowed_cidrs",
                 [],
                 f"must list at least one source CIDR when {self.key('public')} is true",
+            )
+
+    @rule
+    def _public_needs_tls_and_auth(self) -> Iterator[Problem]:
+        if not self.public:
+            return
+        for field in ("certificate_arn", "auth_issuer", "auth_audience"):
+            if getattr(self, field) is None:
+                yield Problem(field, "", f"must be set when {self.key('public')} is true")
+
+    @rule
+    def _issuer_and_audience_together(self) -> Iterator[Problem]:
+        pair = ("auth_issuer", "auth_audience")
+        for field, other in (pair, pair[::-1]):
+            if self.public or getattr(self, other) is None:
+                continue
+            if getattr(self, field) is None:
+                yield Problem(field, "", f"must be set when {self.key(other)} is")
+
+    @rule
+    def _scope_needs_issuer(self) -> Iterator[Problem]:
+        if self.auth_required_scope is not None and self.auth_issuer is None:
+            yield Problem(
+                "auth_required_scope",
+                self.auth_required_scope,
+                f"must be empty unless {self.key('auth_issuer')} is set",
             )
 
     @rule

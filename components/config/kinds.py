@@ -213,26 +213,28 @@ class Quantity:
 
 @dataclass(frozen=True)
 class OrNone(Generic[T]):
-    """What `kind` allows, or the word `none` (read as None), which means `meaning`; a
-    string, whatever `kind` is."""
+    """What `kind` allows, or `word` (`none` unless given; read as None), which means
+    `meaning`; a string, whatever `kind` is."""
 
     kind: Kind[T]
     meaning: str
+    word: str = "none"
     pulumi_type: ClassVar[str] = "string"
 
     @property
     def allowed(self) -> str:
-        return f"none ({self.meaning}) or {self.kind.allowed}"
+        return f"{self.word or 'empty'} ({self.meaning}) or {self.kind.allowed}"
 
     def parse(self, raw: str) -> T | None:
-        if raw == "none":
+        if raw == self.word:
             return None
         try:
             return self.kind.parse(raw)
         except Invalid as e:
+            alternative = self.allowed.removesuffix(self.kind.allowed)
             raise Invalid(
                 *(
-                    (value, f"must be none ({self.meaning}) or {allowed.removeprefix('must be ')}")
+                    (value, f"must be {alternative}{allowed.removeprefix('must be ')}")
                     for value, allowed in e.problems
                 )
             ) from None
@@ -261,6 +263,11 @@ class OrEmpty(Generic[T]):
             ) from None
 
 
+def or_empty(kind: Kind[T], meaning: str) -> OrNone[T]:
+    """What `kind` allows, or the empty string (read as None), which means `meaning`."""
+    return OrNone(kind, meaning, word="")
+
+
 def _is_ipv4_network(text: str) -> bool:
     try:
         return isinstance(ipaddress.ip_network(text, strict=True), ipaddress.IPv4Network)
@@ -282,4 +289,10 @@ ROLE_ARNS = Strings(
     lambda arn: re.fullmatch(limits.IAM_ROLE_ARN, arn) is not None,
     'a list of IAM role ARNs, e.g. ["arn:aws:iam::123456789012:role/preview"]',
     "must be IAM role ARNs, e.g. arn:aws:iam::123456789012:role/preview",
+)
+NAMESPACES = Strings(
+    lambda name: re.fullmatch(limits.DNS1123_LABEL, name) is not None,
+    'a list of Kubernetes namespace names, e.g. ["producers"]',
+    "must be a namespace name: at most 63 lower-case letters, digits or '-', starting and "
+    "ending with a letter or digit (a DNS-1123 label)",
 )

@@ -364,7 +364,8 @@ def test_with_pulumi_cloud_no_state_exception_remains():
 # AWS managed policies the program attaches, action lists as published (IAM console,
 # versions current when written: AmazonEKSClusterPolicy v10, AmazonEKSWorkerNodePolicy v3,
 # AmazonEKS_CNI_Policy v6, AmazonEC2ContainerRegistryPullOnly v1, AWSXrayWriteOnlyAccess v2),
-# plus the AWS Load Balancer Controller's published policy (docs/install/iam_policy.json).
+# plus the AWS Load Balancer Controller's published policy (docs/install/iam_policy.json at
+# v3.5.0, the version the program installs).
 MANAGED_POLICY_ACTIONS = {
     "AmazonEKSClusterPolicy": """
         autoscaling:DescribeAutoScalingGroups autoscaling:UpdateAutoScalingGroup
@@ -449,6 +450,12 @@ MANAGED_POLICY_ACTIONS = {
         elasticloadbalancing:DeleteTargetGroup elasticloadbalancing:ModifyListener
         elasticloadbalancing:AddListenerCertificates elasticloadbalancing:RemoveListenerCertificates
         elasticloadbalancing:ModifyRule elasticloadbalancing:SetWebAcl
+        ec2:DescribeAvailabilityZones ec2:DescribeCoipPools ec2:DescribeIpamPools
+        ec2:DescribeRouteTables ec2:DescribeVpcPeeringConnections ec2:GetCoipPoolUsage
+        ec2:GetSecurityGroupsForVpc elasticloadbalancing:DescribeCapacityReservation
+        elasticloadbalancing:DescribeListenerAttributes elasticloadbalancing:DescribeTrustStores
+        elasticloadbalancing:ModifyCapacityReservation elasticloadbalancing:ModifyIpPools
+        elasticloadbalancing:ModifyListenerAttributes elasticloadbalancing:SetRulePriorities
     """,
 }
 

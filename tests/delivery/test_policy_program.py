@@ -24,13 +24,18 @@ from tests.delivery.engine_view import resource_violations, stack_view
 from tests.delivery.policy_sdk import Violation, analyze_stack_resources, by_policy
 from tests.stacks import STACKS
 
+PROGRAM_STACKS = [*STACKS, "public"]
+"""The stack files, and dev with the app public (the load balancer controller and the NLB)."""
 # Another account's queue: a redrive target that is no queue of this stack.
 FOREIGN_QUEUE_ARN = "arn:aws:sqs:eu-west-1:210987654321:elsewhere"
 
 
-@pytest.fixture(scope="module", params=STACKS)
+@pytest.fixture(scope="module", params=PROGRAM_STACKS)
 def recorded(request: pytest.FixtureRequest) -> list[Any]:
-    return importlib.import_module("tests.infra.harness").run_program(request.param)
+    run_program = importlib.import_module("tests.infra.harness").run_program
+    if request.param == "public":
+        return run_program("dev", importlib.import_module("tests.infra.lookup").PUBLIC_APP)
+    return run_program(request.param)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import pytest
 from local.servers import MotoServer
 from tests.infra.fake_cli import moto_credentials
 from tests.infra.harness import Run, run
+from tests.infra.lookup import PUBLIC_APP
 from tests.stacks import STACKS
 
 
@@ -45,6 +46,14 @@ def prod() -> Run:
 def stack(request: pytest.FixtureRequest) -> Run:
     """Each test using this runs against every stack (one per Pulumi.<stack>.yaml)."""
     return stack_run(request.param)
+
+
+@pytest.fixture(scope="session")
+def public() -> Run:
+    """dev with the app public: the load balancer controller, the NLB and its policies."""
+    result = run("dev", PUBLIC_APP)
+    assert result.error is None, result.error
+    return result
 
 
 @pytest.fixture(scope="module")

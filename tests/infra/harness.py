@@ -215,6 +215,12 @@ class RecordingMocks(pulumi.runtime.Mocks):
             "aws:ec2/launchTemplate:LaunchTemplate": {"latestVersion": 1},
             "aws:ec2/flowLog:FlowLog": {"arn": f"arn:aws:ec2:{r}:{a}:vpc-flow-log/fl-{name}"},
         }
+        if typ == "kubernetes:core/v1:Service" and inputs.get("spec", {}).get("type") == (
+            "LoadBalancer"
+        ):
+            # What the load balancer controller writes back once the NLB exists.
+            host = f"{name}-0123456789abcdef.elb.{r}.amazonaws.com"
+            return {"status": {"loadBalancer": {"ingress": [{"hostname": host}]}}}
         return {"name": phys, **by_type.get(typ, {"arn": f"arn:aws:mock:{r}:{a}:{typ}/{phys}"})}
 
     def _eks_cluster(self, args: pulumi.runtime.MockResourceArgs, urn: str) -> dict[str, Any]:
@@ -317,27 +323,36 @@ def run(
     )
 
 
-def run_component(build: Callable[[], Mapping[str, Any] | None], region: str = REGION) -> Run:
+def run_component(
+    build: Callable[[], Mapping[str, Any] | None], region: str = REGION, *, preview: bool = False
+) -> Run:
     """Run `build` (which creates one component) alone under the recording mocks, in a stack
-    with no config; the outputs it returns are resolved into `Run.outputs`. Raises what
-    `build` raised."""
+    with no config, as an update or (`preview`) a preview; the outputs it returns are resolved
+    into `Run.outputs`. Raises what `build` raised."""
 
     def body() -> None:
         for key, value in (build() or {}).items():
             pulumi.export(key, value)
 
-    result = _run_under_mocks(body, stack="component", config={}, mocks=RecordingMocks(region))
+    result = _run_under_mocks(
+        body, stack="component", config={}, mocks=RecordingMocks(region), preview=preview
+    )
     if result.error is not None:
         raise result.error
     return result
 
 
 def _run_under_mocks(
-    body: Callable[[], object], *, stack: str, config: Mapping[str, str], mocks: RecordingMocks
+    body: Callable[[], object],
+    *,
+    stack: str,
+    config: Mapping[str, str],
+    mocks: RecordingMocks,
+    preview: bool = False,
 ) -> Run:
     monitor = RecordingMonitor(mocks)
     settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
     pulumi.runtime.set_all_config(dict(config))
 
     result = Run(records=mocks.records, stack=stack, invokes=mocks.invokes)

@@ -14,6 +14,20 @@ NODES = "aws:eks/nodeGroup:NodeGroup"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
+SERVICE = "kubernetes:core/v1:Service"
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+CERTIFICATE_ARN = (
+    "arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
+)
+PUBLIC_EDGE = {
+    "appCertificateArn": CERTIFICATE_ARN,
+    "appAuthIssuer": "https://login.example.com/tenant",
+    "appAuthAudience": "api://events",
+}
+"""Everything a public app needs besides appPublic and its source CIDRs."""
+PUBLIC_APP = {"appPublic": "true", "appAllowedCidrs": '["203.0.113.0/24"]', **PUBLIC_EDGE}
+"""Overrides that make a stack's app public."""
 
 
 def of_type(run: Run, type_: str) -> list[Recorded]:

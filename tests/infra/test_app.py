@@ -11,11 +11,12 @@ import pytest
 
 from components.app import App, AppArgs
 from components.config import AppConfig
-from tests.infra.harness import ALONE_ROLES, Run, run, run_component
+from tests.infra.harness import ALONE_ROLES, Run, run_component
 from tests.infra.lookup import (
     DEPLOYMENT,
     HPA,
     PDB,
+    SERVICE,
     as_manifest,
     of_type,
     one,
@@ -24,7 +25,6 @@ from tests.infra.lookup import (
     unwrap,
 )
 
-SERVICE = "kubernetes:core/v1:Service"
 MANIFEST_TYPES = (
     "kubernetes:core/v1:Namespace",
     "kubernetes:core/v1:ServiceAccount",
@@ -162,19 +162,6 @@ def test_service_is_cluster_ip_by_default(stack: Run) -> None:
     assert "port-forward svc/app" in stack.outputs["appEndpoint"]
 
 
-def test_public_service_is_an_nlb_limited_to_allowed_sources() -> None:
-    result = run("dev", {"appPublic": "true", "appAllowedCidrs": '["203.0.113.0/24"]'})
-    assert result.error is None
-    svc = one(result, SERVICE).inputs
-    assert svc["spec"]["type"] == "LoadBalancer"
-    assert svc["spec"]["loadBalancerSourceRanges"] == ["203.0.113.0/24"]
-    kubernetes_validate.validate(as_manifest(svc), "1.35", strict=True)
-    assert svc["metadata"]["annotations"] == {
-        "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
-        "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
-    }
-
-
 @pytest.mark.parametrize("kind", MANIFEST_TYPES)
 def test_manifests_validate_strictly_for_the_cluster_version(prod: Run, kind: str) -> None:
     manifest = as_manifest(unwrap(one(prod, kind).inputs))
@@ -213,6 +200,8 @@ def app_alone(config: AppConfig) -> Run:
                 nodes=nodes,
                 pod_identity_agent=agent,
                 metrics_server=metrics,
+                load_balancer_controller=None,
+                load_balancer_cidrs=[],
             ),
         )
         return {"endpoint": app.app_endpoint}

@@ -26,6 +26,7 @@ from components.config import (
 from components.config.base import FileConfig, Section, setting
 from components.config.kinds import Integer, Invalid
 from tests.infra.harness import ROOT, run
+from tests.infra.lookup import PUBLIC_EDGE
 from tests.stacks import STACKS
 
 
@@ -117,8 +118,58 @@ from tests.stacks import STACKS
         ),
         ({"clusterPublicAccessCidrs": None}, "clusterPublicAccessCidrs = None: is required"),
         (
-            {"appPublic": "true"},
+            {"appPublic": "true", **PUBLIC_EDGE},
             "appAllowedCidrs = []: must list at least one source CIDR when appPublic is true",
+        ),
+        (
+            {"appCertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/not-a-uuid"},
+            "appCertificateArn = 'arn:aws:acm:eu-west-1:123456789012:certificate/not-a-uuid': "
+            "must be empty (no certificate) or an ACM certificate ARN",
+        ),
+        (
+            {"appCertificateArn": "arn:aws:iam::123456789012:server-certificate/x"},
+            "appCertificateArn = 'arn:aws:iam::123456789012:server-certificate/x': must be empty",
+        ),
+        (
+            {"appAuthIssuer": "http://login.example.com", "appAuthAudience": "api://events"},
+            "appAuthIssuer = 'http://login.example.com': must be empty (no authentication) or an "
+            "https URL without query or fragment",
+        ),
+        (
+            {"appAuthIssuer": "https://login.example.com/?tenant=1", "appAuthAudience": "a"},
+            "appAuthIssuer = 'https://login.example.com/?tenant=1': must be empty",
+        ),
+        (
+            {"appAuthIssuer": "https://login.example.com"},
+            "appAuthAudience = '': must be set when appAuthIssuer is",
+        ),
+        (
+            {"appAuthAudience": "api://events"},
+            "appAuthIssuer = '': must be set when appAuthAudience is",
+        ),
+        (
+            {"appAuthAudience": "api events", "appAuthIssuer": "https://login.example.com"},
+            "appAuthAudience = 'api events': must be empty (no authentication) or 1 to 255 URI",
+        ),
+        (
+            {"appAuthRequiredScope": "events:write"},
+            "appAuthRequiredScope = 'events:write': must be empty unless appAuthIssuer is set",
+        ),
+        (
+            {"appAuthRequiredScope": "events write", **PUBLIC_EDGE},
+            "appAuthRequiredScope = 'events write': must be empty (any valid token) or a scope",
+        ),
+        (
+            {"appAllowedNamespaces": '["producers", "Bad_NS"]'},
+            "appAllowedNamespaces = 'Bad_NS': must be a namespace name: at most 63 lower-case",
+        ),
+        (
+            {"appAllowedNamespaces": f'["{"a" * 64}"]'},
+            f"appAllowedNamespaces = '{'a' * 64}': must be a namespace name",
+        ),
+        (
+            {"appAllowedNamespaces": '["-producers"]'},
+            "appAllowedNamespaces = '-producers': must be a namespace name",
         ),
         ({"appPublic": "yes"}, "appPublic = 'yes': must be true or false"),
         ({"vpcFlowLogs": "on"}, "ecr-eks-lambda:vpcFlowLogs = 'on': must be true or false"),
@@ -157,6 +208,46 @@ def test_bad_value_names_key_value_and_allowed_and_registers_nothing(
     assert message in str(result.error)
     assert len(result.error.problems) == 1, result.error.problems
     assert result.records == []
+
+
+def test_a_public_app_without_tls_or_authentication_is_refused_naming_each_key() -> None:
+    result = run("dev", {"appPublic": "true", "appAllowedCidrs": '["203.0.113.0/24"]'})
+    assert isinstance(result.error, ConfigError)
+    assert result.error.problems == (
+        "ecr-eks-lambda:appCertificateArn = '': must be set when appPublic is true",
+        "ecr-eks-lambda:appAuthIssuer = '': must be set when appPublic is true",
+        "ecr-eks-lambda:appAuthAudience = '': must be set when appPublic is true",
+    )
+    assert result.records == []
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012",
+        "arn:aws-cn:acm:cn-north-1:123456789012:certificate/abcdef01-2345-6789-abcd-ef0123456789",
+        "arn:aws-us-gov:acm:us-gov-west-1:123456789012:certificate/"
+        "abcdef01-2345-6789-abcd-ef0123456789",
+    ],
+)
+def test_a_public_app_with_a_certificate_of_any_partition_and_auth_is_accepted(arn: str) -> None:
+    config = stack_config_from_files(
+        "dev",
+        ROOT,
+        {
+            "clusterPublicAccessCidrs": "[]",
+            "appPublic": "true",
+            "appAllowedCidrs": '["203.0.113.0/24"]',
+            **PUBLIC_EDGE,
+            "appCertificateArn": arn,
+            "appAuthRequiredScope": "events:write",
+            "appAllowedNamespaces": '["producers", "a1-b"]',
+        },
+    )
+    assert config.app.certificate_arn == arn
+    assert config.app.authenticates
+    assert config.app.auth_required_scope == "events:write"
+    assert config.app.allowed_namespaces == ("producers", "a1-b")
 
 
 def test_all_problems_are_reported_together() -> None:

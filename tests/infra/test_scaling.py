@@ -115,7 +115,7 @@ def test_metrics_server_addon_is_installed_once_nodes_exist(stack: Run) -> None:
 
 
 def test_every_manifest_validates_strictly(stack: Run) -> None:
-    assert validate_every_manifest(stack) == 6
+    assert validate_every_manifest(stack) == 8
 
 
 # --- autoscaling off ---------------------------------------------------------------------
@@ -133,7 +133,7 @@ def test_autoscaling_off_means_fixed_replicas_and_no_addon() -> None:
     assert deployment.inputs["spec"]["replicas"] == 3
     assert deployment.ignore_changes == ()
     assert one(result, PDB).inputs["spec"]["maxUnavailable"] == 1
-    assert validate_every_manifest(result) == 5
+    assert validate_every_manifest(result) == 7
 
 
 def test_disruption_budget_only_when_more_than_one_pod_is_possible() -> None:
