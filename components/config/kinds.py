@@ -240,29 +240,6 @@ class OrNone(Generic[T]):
             ) from None
 
 
-@dataclass(frozen=True)
-class OrEmpty(Generic[T]):
-    """What `kind` allows, or the empty string (read as None), which means `meaning`."""
-
-    kind: Kind[T]
-    meaning: str
-    pulumi_type: ClassVar[str] = "string"
-
-    @property
-    def allowed(self) -> str:
-        return f"empty ({self.meaning}) or {self.kind.allowed}"
-
-    def parse(self, raw: str) -> T | None:
-        if raw == "":
-            return None
-        try:
-            return self.kind.parse(raw)
-        except Invalid as e:
-            raise Invalid(
-                *((value, f"must be {self.allowed}") for value, _ in e.problems)
-            ) from None
-
-
 def or_empty(kind: Kind[T], meaning: str) -> OrNone[T]:
     """What `kind` allows, or the empty string (read as None), which means `meaning`."""
     return OrNone(kind, meaning, word="")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from components import limits
 from components.config.base import Section, setting
-from components.config.kinds import Boolean, OneOfIntegers, OrEmpty, Text
+from components.config.kinds import Boolean, OneOfIntegers, Text, or_empty
 
 
 class SharedConfig(Section):
@@ -28,7 +28,7 @@ class SharedConfig(Section):
     )
     permissions_boundary_arn: str | None = setting(
         "iamPermissionsBoundaryArn",
-        OrEmpty(
+        or_empty(
             Text(
                 limits.IAM_POLICY_ARN,
                 "an IAM managed policy ARN, e.g. "
