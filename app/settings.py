@@ -33,6 +33,11 @@ _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 T = TypeVar("T")
 
 
+UNSUPPORTED_YET = ("AUTH_ISSUER", "AUTH_AUDIENCE", "AUTH_REQUIRED_SCOPE", "METRICS_PORT")
+"""What the public edge's Deployment sets and the app cannot honour yet: set, it refuses to
+start rather than serve without it."""
+
+
 class SettingsError(ValueError):
     """One or more environment variables are invalid; `problems` lists each of them."""
 
@@ -100,6 +105,16 @@ class Settings:
                 problems.append(f"{name}={raw!r} is invalid: allowed {allowed}")
                 return default
             return value
+
+        # Fail closed: the public edge sets these, and this version neither verifies bearer
+        # tokens nor serves /metrics on a port of its own (docs/app.md, "Not yet built"), so
+        # serving would accept unauthenticated events and expose /metrics on the edge.
+        for name in UNSUPPORTED_YET:
+            if env.get(name, "").strip():
+                problems.append(
+                    f"{name} is set, but this app version does not support it yet: it would "
+                    "serve without it; unset it (appPublic needs it, so keep appPublic off)"
+                )
 
         queue_url = env.get("QUEUE_URL", "").strip()
         if not queue_url:

@@ -119,3 +119,17 @@ def test_the_process_refuses_to_start_with_a_clear_message():
     assert "QUEUE_URL is required" in result.stderr
     assert "PORT='x' is invalid" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "name", ["AUTH_ISSUER", "AUTH_AUDIENCE", "AUTH_REQUIRED_SCOPE", "METRICS_PORT"]
+)
+def test_edge_settings_the_app_cannot_honour_yet_stop_it(name: str) -> None:
+    # Fail closed: serving would accept unauthenticated events or expose /metrics publicly.
+    env = {
+        "QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/events",
+        "AWS_REGION": "eu-west-1",
+        name: "https://issuer.example" if name != "METRICS_PORT" else "9090",
+    }
+    with pytest.raises(SettingsError, match=rf"{name} is set, but this app version"):
+        Settings.from_env(env)
