@@ -94,6 +94,21 @@ def instance_hour(table: Mapping[str, Any], instance_type: str) -> float:
     return hourly[instance_type]
 
 
+def log_groups(records: Sequence[Recorded]) -> tuple[Recorded, Recorded, Recorded]:
+    """The control plane's, the flow logs' and the function's log groups, each priced at its own
+    retention; any other log group is an error, so that none is priced as one of these."""
+    groups = of_type(records, "aws:cloudwatch/logGroup:LogGroup")
+    control_plane = [g for g in groups if str(g.inputs.get("name", "")).startswith("/aws/eks/")]
+    flow = [g for g in groups if g.name.endswith("-flow-logs")]
+    function = [g for g in groups if g not in control_plane and g not in flow]
+    if not (len(control_plane) == len(flow) == len(function) == 1):
+        raise PriceError(
+            "expected one control-plane, one flow-log and one function log group, the program "
+            f"registered: {', '.join(sorted(g.name for g in groups))}"
+        )
+    return control_plane[0], flow[0], function[0]
+
+
 def stored_months(retention_days: float) -> float:
     """Months of a steady monthly volume a log group holds at its retention."""
     return retention_days / (365 / 12) if retention_days else 1.0
@@ -122,12 +137,8 @@ def price_stack(
     addresses = len(of_type(records, "aws:ec2/eip:Eip"))
     keys = len(of_type(records, "aws:kms/key:Key"))
     alarms = len(of_type(records, "aws:cloudwatch/metricAlarm:MetricAlarm"))
-    flow_log_group = next(
-        r for r in of_type(records, "aws:cloudwatch/logGroup:LogGroup") if "flow" in r.name
-    )
-    function_log_group = next(
-        r for r in of_type(records, "aws:cloudwatch/logGroup:LogGroup") if r is not flow_log_group
-    )
+    dashboards = len(of_type(records, "aws:cloudwatch/dashboard:Dashboard"))
+    control_plane_log_group, flow_log_group, function_log_group = log_groups(records)
     flow_logs = assume["flow_logs_gb_month"] if of_type(records, "aws:ec2/flowLog:FlowLog") else 0
 
     def logs(gb_month: float, retention_days: float) -> float:
@@ -162,10 +173,14 @@ def price_stack(
         Line(
             f"logs: control plane {assume['control_plane_logs_gb_month']:g} GB"
             f" + flow logs {flow_logs:g} GB a month",
-            logs(assume["control_plane_logs_gb_month"], 0)
+            logs(
+                assume["control_plane_logs_gb_month"],
+                float(control_plane_log_group.inputs["retentionInDays"]),
+            )
             + logs(flow_logs, float(flow_log_group.inputs.get("retentionInDays", 0))),
         ),
         Line(f"alarms: {alarms}", alarms * cw["alarm_month"]),
+        Line(f"dashboards: {dashboards}", dashboards * cw["dashboard_month"]),
         Line(
             "SQS: the idle pollers' long polls",
             pollers_requests / 1e6 * table["sqs"]["million_requests"],
@@ -293,8 +308,9 @@ def render(results: Sequence[StackCost], prices: Mapping[str, Any]) -> str:
             f"Lambda per event in full batches; {assume['dynamodb_writes_per_event']} "
             f"idempotency writes, {assume['log_bytes_per_event']} log bytes and "
             f"{assume['nat_bytes_per_event']} bytes through NAT per event; "
-            f"{assume['control_plane_logs_gb_month']:g} GB of control-plane logs (kept: EKS's "
-            f"log group never expires), {assume['flow_logs_gb_month']:g} GB of flow logs and "
+            f"{assume['control_plane_logs_gb_month']:g} GB of control-plane logs and "
+            f"{assume['flow_logs_gb_month']:g} GB of flow logs, each kept for its log group's "
+            "retention, and "
             f"{assume['nat_idle_gb_month']:g} GB of idle NAT traffic a month. Not counted: data "
             "transfer out, KMS requests, CI's CodeBuild minutes, a public load balancer "
             "(`appPublic`).",

@@ -56,6 +56,7 @@ PRICES: dict[str, Any] = {
                 "logs_ingested_gb": 1.0,
                 "logs_stored_gb_month": 0.0,
                 "alarm_month": 0.25,
+                "dashboard_month": 4.0,
                 "confirmed": True,
                 "source": "h",
             },
@@ -140,6 +141,67 @@ def test_the_per_event_figures_follow_the_function_and_mapping(records):
     assert line(dev.per_million, "DynamoDB").usd == pytest.approx(2.0)
     assert line(dev.per_million, "X-Ray").usd == pytest.approx(1.0)
     assert line(dev.per_million, "NAT").usd == pytest.approx(0.5)  # 1 GB at $0.50
+
+
+def with_named(records: list[Recorded], name: str, **inputs: Any) -> list[Recorded]:
+    (named,) = [r for r in records if r.name == name]
+    return [
+        dataclasses.replace(r, inputs={**r.inputs, **inputs}) if r is named else r for r in records
+    ]
+
+
+def logs_priced(ingest: float, stored: float, gb_month: float) -> dict[str, Any]:
+    region = PRICES["regions"]["eu-west-1"]
+    return {
+        **PRICES,
+        "regions": {
+            "eu-west-1": {
+                **region,
+                "cloudwatch": {
+                    **region["cloudwatch"],
+                    "logs_ingested_gb": ingest,
+                    "logs_stored_gb_month": stored,
+                },
+            }
+        },
+        "assumptions": {
+            **PRICES["assumptions"],
+            "control_plane_logs_gb_month": gb_month,
+            "log_bytes_per_event": 1000,
+        },
+    }
+
+
+def test_each_log_group_is_priced_at_its_own_retention(records):
+    # The program creates EKS's log group with the stack's retention: a year of retention keeps
+    # twelve months of a steady volume, whatever the other groups keep.
+    dev = with_named(records["dev"], "cluster-control-plane-logs", retentionInDays=365.0)
+    dev = with_named(dev, "consumer-logs", retentionInDays=3650.0 / 10)
+    dev = with_named(dev, "network-flow-logs", retentionInDays=30.0)
+    result = cost.price_stack("dev", dev, "eu-west-1", logs_priced(1.0, 1.0, 2.0))
+    # 2 GB a month: $1 ingested + $1 x 12 months stored, per GB.
+    assert line(result.monthly, "logs").usd == pytest.approx(2 * (1 + 12))
+    # 1e6 events x 1000 bytes = 1 GB through the function's group, kept 365 days.
+    assert line(result.per_million, "function logs").usd == pytest.approx(1 + 12)
+    shorter = with_named(dev, "consumer-logs", retentionInDays=365.0 / 12)
+    result = cost.price_stack("dev", shorter, "eu-west-1", logs_priced(1.0, 1.0, 2.0))
+    assert line(result.per_million, "function logs").usd == pytest.approx(1 + 1)
+    assert line(result.monthly, "logs").usd == pytest.approx(2 * (1 + 12))
+
+
+def test_a_log_group_the_table_does_not_know_is_an_error_naming_it(records):
+    (group,) = [r for r in records["dev"] if r.name == "consumer-logs"]
+    extra = [*records["dev"], dataclasses.replace(group, name="sidecar-logs")]
+    with pytest.raises(cost.PriceError, match=r"registered: .*sidecar-logs"):
+        cost.price_stack("dev", extra, "eu-west-1", PRICES)
+
+
+def test_each_dashboard_costs_its_monthly_price(records):
+    (alarm, *_) = [r for r in records["dev"] if r.type == "aws:cloudwatch/metricAlarm:MetricAlarm"]
+    dashboard = dataclasses.replace(alarm, type="aws:cloudwatch/dashboard:Dashboard", name="d")
+    result = cost.price_stack("dev", [*records["dev"], dashboard], "eu-west-1", PRICES)
+    assert line(result.monthly, "dashboards").usd == pytest.approx(4.0)
+    assert line(result.monthly, "dashboards").item == "dashboards: 1"
 
 
 def test_a_larger_batch_means_fewer_invocations(records):
