@@ -163,9 +163,7 @@ class Cluster(pulumi.ComponentResource):
                 vpc_cni_options=eks.VpcCniOptionsArgs(
                     enable_network_policy=True, addon_version=versions.vpc_cni
                 ),
-                kube_proxy_addon_options=eks.KubeProxyAddonOptionsArgs(
-                    version=versions.kube_proxy
-                ),
+                kube_proxy_addon_options=eks.KubeProxyAddonOptionsArgs(version=versions.kube_proxy),
             ),
             child,
         )

@@ -174,7 +174,8 @@ class ClusterConfig(Section):
     def _addon_versions_known(self) -> Iterator[Problem]:
         if self.kubernetes_version in addons.TABLE:
             return
-        unset = [self.key(_ADDON_FIELDS[a]) for a, v in self._addon_overrides().items() if v is None]
+        overrides = self._addon_overrides()
+        unset = [self.key(_ADDON_FIELDS[a]) for a, v in overrides.items() if v is None]
         if unset:
             yield Problem(
                 "kubernetes_version",
