@@ -198,7 +198,11 @@ def _valid() -> str:
         (lambda t: t.replace("\nconfirmed = true", '\nconfirmed = "yes"', 1), "'yes' must"),
         (lambda t: re.sub(r'source = "[^"]*"', 'source = " "', t, count=1), "source must name"),
         (lambda t: t.replace("checked = 2026-12-01", 'checked = "today"', 1), "must be a date"),
-        (lambda t: t.replace('["1.35".metrics-server]', '["1.35".metrics-servr]'), "missing"),
+        (lambda t: t.replace('["1.35".metrics-server]', '["1.35".metrics-servr]'), "unknown"),
+        (
+            lambda t: re.sub(r'\n\["1\.35"\.metrics-server\]\n(.+\n){3}', "", t),
+            "missing ['metrics-server']",
+        ),
         (lambda t: t.replace('["1.35"]', '["latest"]'), "Kubernetes minor version"),
     ],
 )
