@@ -101,14 +101,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("kubernetes_version", help="e.g. 1.36")
     parser.add_argument("--region", help="default: the AWS CLI's (AWS_REGION, profile)")
+    parser.add_argument("--table", type=Path, default=TABLE_PATH, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     import boto3
 
     client = boto3.client("eks", region_name=args.region)
-    row = update(client, args.kubernetes_version, client.meta.region_name, datetime.date.today())
+    row = update(
+        client, args.kubernetes_version, client.meta.region_name, datetime.date.today(), args.table
+    )
     for addon, cell in row.cells.items():
         print(f"{addon}: {cell.version} ({cell.source})")
-    print(f"rewrote {TABLE_PATH.name} row {args.kubernetes_version}; review `git diff`")
+    print(f"rewrote {args.table.name} row {args.kubernetes_version}; review `git diff`")
     return 0
 
 

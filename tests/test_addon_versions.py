@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import shutil
+import subprocess
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from botocore.stub import Stubber
 
 from components.addons import ADDONS, TABLE_PATH
 from scripts import addon_versions
+
+ROOT = Path(__file__).resolve().parents[1]
 
 TODAY = datetime.date(2027, 3, 4)
 
@@ -139,3 +142,37 @@ def test_a_malformed_kubernetes_version_is_refused_before_asking(table: Path) ->
     client = eks_client()
     with Stubber(client), pytest.raises(SystemExit, match="K8S='latest'"):
         addon_versions.update(client, "latest", "eu-west-1", TODAY, table)
+
+
+def test_main_asks_eks_in_the_clients_region_and_says_what_it_wrote(
+    table: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = boto3.client(
+        "eks", region_name="us-west-2", aws_access_key_id="test", aws_secret_access_key="test"
+    )
+    asked: list[str | None] = []
+
+    def fake_client(service: str, region_name: str | None = None) -> Any:
+        assert service == "eks"
+        asked.append(region_name)
+        return client
+
+    monkeypatch.setattr(boto3, "client", fake_client)
+    answers = {a: [listed("v1.0.0-eksbuild.1", ("1.36", True))] for a in ADDONS}
+    with Stubber(client) as stubber:
+        stub_all(stubber, "1.36", answers)
+        assert addon_versions.main(["1.36", "--region", "us-west-2", "--table", str(table)]) == 0
+    assert asked == ["us-west-2"]
+    row = tomllib.loads(table.read_text())["1.36"]
+    assert row["coredns"]["source"].startswith("eks:DescribeAddonVersions in us-west-2:")
+    out = capsys.readouterr().out
+    assert "coredns: v1.0.0-eksbuild.1" in out
+    assert "rewrote addon_versions.toml row 1.36" in out
+
+
+def test_the_make_target_needs_k8s() -> None:
+    result = subprocess.run(
+        ["make", "-s", "addon-versions"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0
+    assert "usage: make addon-versions K8S=1.36" in result.stderr
