@@ -15,27 +15,13 @@ import pytest
 from components import addons
 from components.addons import Cell, Row, parse_table, render_table
 from tests.infra.harness import ROOT, Run, run
-from tests.infra.lookup import of_type, one
+from tests.infra.lookup import ADDON_KEYS, committed_addon_versions, of_type, one
 
 EKS = "eks:index:Cluster"
 ADDON = "aws:eks/addon:Addon"
 TABLE_FILE = ROOT / "components" / "addon_versions.toml"
 # The shape AWS gives add-on versions (EKS User Guide's version tables, DescribeAddonVersions).
 SHAPE = re.compile(r"v\d+\.\d+\.\d+-eksbuild\.\d+")
-KEYS = {
-    "vpc-cni": "vpcCniVersion",
-    "kube-proxy": "kubeProxyVersion",
-    "coredns": "corednsVersion",
-    "eks-pod-identity-agent": "podIdentityAgentVersion",
-    "metrics-server": "metricsServerVersion",
-}
-
-
-def committed_row(kubernetes_version: str) -> dict[str, str]:
-    """The committed table's versions for `kubernetes_version`, read without the code under
-    test."""
-    row = tomllib.loads(TABLE_FILE.read_text())[kubernetes_version]
-    return {addon: row[addon]["version"] for addon in KEYS}
 
 
 def registered_versions(result: Run) -> dict[str, Any]:
@@ -53,8 +39,8 @@ def registered_versions(result: Run) -> dict[str, Any]:
 
 def test_every_addon_carries_the_version_of_the_stacks_kubernetes_version(stack: Run) -> None:
     versions = registered_versions(stack)
-    assert set(versions) == set(KEYS)
-    assert versions == committed_row("1.35")
+    assert set(versions) == set(ADDON_KEYS)
+    assert versions == committed_addon_versions("1.35")
     assert all(SHAPE.fullmatch(v) for v in versions.values()), versions
     # pulumi-eks keeps its own network policy switch next to the version.
     assert one(stack, EKS).inputs["vpcCniOptions"]["enableNetworkPolicy"] is True
@@ -70,13 +56,17 @@ def test_a_second_run_registers_the_same_versions() -> None:
     first, second = run("dev"), run("dev")
     assert first.error is None
     assert second.error is None
-    assert registered_versions(first) == registered_versions(second) == committed_row("1.35")
+    assert (
+        registered_versions(first)
+        == registered_versions(second)
+        == committed_addon_versions("1.35")
+    )
 
 
 def test_the_committed_1_34_row_is_used_for_kubernetes_1_34() -> None:
     result = run("dev", {"kubernetesVersion": "1.34"})
     assert result.error is None, result.error
-    assert registered_versions(result) == committed_row("1.34")
+    assert registered_versions(result) == committed_addon_versions("1.34")
     assert one(result, EKS).inputs["version"] == "1.34"
 
 
@@ -108,11 +98,14 @@ def test_moving_kubernetes_version_moves_every_addon_to_that_row(
         }
 
 
-@pytest.mark.parametrize("addon", list(KEYS))
+@pytest.mark.parametrize("addon", list(ADDON_KEYS))
 def test_an_override_wins_for_its_addon_only(addon: str) -> None:
-    result = run("dev", {KEYS[addon]: "v9.8.7-eksbuild.6"})
+    result = run("dev", {ADDON_KEYS[addon]: "v9.8.7-eksbuild.6"})
     assert result.error is None, result.error
-    assert registered_versions(result) == {**committed_row("1.35"), addon: "v9.8.7-eksbuild.6"}
+    assert registered_versions(result) == {
+        **committed_addon_versions("1.35"),
+        addon: "v9.8.7-eksbuild.6",
+    }
 
 
 @pytest.mark.parametrize("bad", ["latest", "1.14.3-eksbuild.3", "v1.14.3", "v1.14-eksbuild.1"])
@@ -131,22 +124,22 @@ def test_a_kubernetes_version_without_a_row_is_refused_unless_every_version_is_s
     message = str(result.error)
     assert "ecr-eks-lambda:kubernetesVersion = '1.37': has no row in " in message
     assert "components/addon_versions.toml, which has 1.34, 1.35" in message
-    unset = [key for addon, key in KEYS.items() if addon != "coredns"]
+    unset = [key for addon, key in ADDON_KEYS.items() if addon != "coredns"]
     assert f"({', '.join(unset)} are unset)" in message
     assert "make addon-versions K8S=1.37" in message
     assert of_type(result, EKS) == []
 
-    given = {key: f"v1.{i}.0-eksbuild.1" for i, key in enumerate(KEYS.values())}
+    given = {key: f"v1.{i}.0-eksbuild.1" for i, key in enumerate(ADDON_KEYS.values())}
     accepted = run("dev", {"kubernetesVersion": "1.37", **given})
     assert accepted.error is None, accepted.error
-    assert registered_versions(accepted) == {a: given[k] for a, k in KEYS.items()}
+    assert registered_versions(accepted) == {a: given[k] for a, k in ADDON_KEYS.items()}
 
 
 def test_each_unconfirmed_default_in_use_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
     unconfirmed = [
-        KEYS[a]
+        ADDON_KEYS[a]
         for a, cell in tomllib.loads(TABLE_FILE.read_text())["1.35"].items()
-        if a in KEYS and not cell["confirmed"]
+        if a in ADDON_KEYS and not cell["confirmed"]
     ]
     with caplog.at_level(logging.WARNING):
         result = run("dev")
@@ -171,8 +164,8 @@ def test_the_committed_table_is_well_formed_and_in_its_written_form() -> None:
     for k8s, row in raw.items():
         assert re.fullmatch(r"1\.\d+", k8s)
         assert isinstance(row["checked"], datetime.date)
-        assert set(row) - {"checked"} == set(KEYS)
-        for addon in KEYS:
+        assert set(row) - {"checked"} == set(ADDON_KEYS)
+        for addon in ADDON_KEYS:
             cell = row[addon]
             assert set(cell) == {"version", "confirmed", "source"}, (k8s, addon)
             assert SHAPE.fullmatch(cell["version"]), (k8s, addon)
