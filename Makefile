@@ -37,4 +37,9 @@ config-docs: ## regenerate Pulumi.yaml's config block and docs/infra.md's table 
 	scripts/bootstrap
 	.venv/bin/python -m components.config.docs
 
-.PHONY: help up preview config outputs kubeconfig destroy demo test cost config-docs
+addon-versions: ## rewrite one Kubernetes version's row of components/addon_versions.toml from EKS: make addon-versions K8S=1.36
+	@test -n "$(K8S)" || { echo 'usage: make addon-versions K8S=1.36' >&2; exit 2; }
+	scripts/bootstrap
+	.venv/bin/python -m scripts.addon_versions '$(K8S)'
+
+.PHONY: help up preview config outputs kubeconfig destroy demo test cost config-docs addon-versions

@@ -28,6 +28,13 @@ config = load_stack_config()
 # Likewise the image's build context: only tracked files, with git's modes, so every checkout
 # registers (and pulumi-docker-build hashes) the same build.
 check_build_context(ROOT, TAG_SOURCES)
+# Visible on every preview and up until the row is confirmed (make addon-versions).
+for key, version in config.cluster.unconfirmed_addon_defaults:
+    pulumi.log.warn(
+        f"{key} defaults to {version}, which components/addon_versions.toml marks as not "
+        f"confirmed against AWS for Kubernetes {config.cluster.kubernetes_version}: run "
+        f"`make addon-versions K8S={config.cluster.kubernetes_version}` or set {key}"
+    )
 protect = config.shared.protect_resources
 log_days = config.shared.log_retention_days
 # Every role of the stack carries the boundary the CI deploy role requires (bootstrap/).

@@ -104,6 +104,7 @@ class Cluster(pulumi.ComponentResource):
     ) -> None:
         super().__init__("ecr-eks-lambda:components:Cluster", name, None, opts)
         config = args.config
+        versions = config.addon_versions
         child = pulumi.ResourceOptions(parent=self)
 
         self.secrets_key = aws.kms.Key(
@@ -157,8 +158,12 @@ class Cluster(pulumi.ComponentResource):
                 # created below, once the managed nodes exist to run it.
                 coredns_addon_options=eks.CoreDnsAddonOptionsArgs(enabled=False),
                 # The VPC CNI's network policy agent enforces the app's NetworkPolicies; without
-                # it Kubernetes accepts them and nothing enforces them.
-                vpc_cni_options=eks.VpcCniOptionsArgs(enable_network_policy=True),
+                # it Kubernetes accepts them and nothing enforces them. Both versions pinned:
+                # unset, pulumi-eks resolves the newest at every up.
+                vpc_cni_options=eks.VpcCniOptionsArgs(
+                    enable_network_policy=True, addon_version=versions.vpc_cni
+                ),
+                kube_proxy_addon_options=eks.KubeProxyAddonOptionsArgs(version=versions.kube_proxy),
             ),
             child,
         )
@@ -169,13 +174,17 @@ class Cluster(pulumi.ComponentResource):
         self.node_group = self._nodes(name, args, self.cluster_name)
         nodes = (self.cluster_name, self.node_group)
         # CoreDNS as a managed add-on, adopting the self-managed copy EKS installs at creation.
-        self._addon(name, "coredns", *nodes)
-        self.pod_identity_agent = self._addon(name, "eks-pod-identity-agent", *nodes)
+        self._addon(name, "coredns", versions.coredns, *nodes)
+        self.pod_identity_agent = self._addon(
+            name, "eks-pod-identity-agent", versions.pod_identity_agent, *nodes
+        )
         # The HorizontalPodAutoscaler reads CPU from the resource metrics API, which EKS does
         # not serve by default: metrics-server, as EKS's community add-on (no IAM role needed;
         # AWS checks its version against the cluster's).
         self.metrics_server = (
-            self._addon(name, "metrics-server", *nodes) if args.metrics_server else None
+            self._addon(name, "metrics-server", versions.metrics_server, *nodes)
+            if args.metrics_server
+            else None
         )
         # View, not edit, for viewers: a pull request's preview must not be able to change the
         # cluster. With view only, pulumi-kubernetes falls back from a server-side dry run
@@ -296,16 +305,26 @@ class Cluster(pulumi.ComponentResource):
         return service_role, attachment
 
     def _addon(
-        self, name: str, addon: str, cluster_name: pulumi.Input[str], nodes: aws.eks.NodeGroup
+        self,
+        name: str,
+        addon: str,
+        version: str,
+        cluster_name: pulumi.Input[str],
+        nodes: aws.eks.NodeGroup,
     ) -> aws.eks.Addon:
-        """An EKS add-on, created once the nodes exist (an add-on without nodes to run on
-        stays DEGRADED)."""
+        """An EKS add-on at `version`, created once the nodes exist (an add-on without nodes
+        to run on stays DEGRADED). Without a version EKS would install its default and keep
+        it while the cluster's Kubernetes version moves on."""
         return aws.eks.Addon(
             f"{name}-{addon.removeprefix('eks-')}",
             aws.eks.AddonArgs(
                 cluster_name=cluster_name,
                 addon_name=addon,
+                addon_version=version,
                 resolve_conflicts_on_create="OVERWRITE",
+                # An upgrade (a new pinned version) replaces what was changed outside the
+                # program rather than failing on it.
+                resolve_conflicts_on_update="OVERWRITE",
             ),
             pulumi.ResourceOptions(parent=self, depends_on=[nodes]),
         )

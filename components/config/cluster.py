@@ -6,15 +6,49 @@ import re
 from collections.abc import Iterator
 from typing import Literal
 
-from components import limits
+from components import addons, limits
+from components.addons import AddonVersions
 from components.config.base import Problem, Section, rule, setting
-from components.config.kinds import CIDRS, PRINCIPAL_ARNS, ROLE_ARNS, Choice, Integer, Text
+from components.config.kinds import (
+    CIDRS,
+    PRINCIPAL_ARNS,
+    ROLE_ARNS,
+    Choice,
+    Integer,
+    Text,
+    or_empty,
+)
 
 NodeArchitecture = Literal["arm64", "amd64"]
 CapacityType = Literal["ON_DEMAND", "SPOT"]
 SupportType = Literal["STANDARD", "EXTENDED"]
 # Graviton instance families carry a `g` after the generation digit (t4g, m7g, c7gn, r8gd).
 _GRAVITON_FAMILY = re.compile(r"^[a-z]+\d+g[a-z]*\.")
+_TABLE = f"components/{addons.TABLE_PATH.name}"
+_ADDON_VERSION = or_empty(
+    Text(addons.VERSION, f"an EKS add-on version {addons.VERSION_SHAPE}"),
+    f"the version {_TABLE} lists for kubernetesVersion",
+)
+
+
+# ClusterConfig's version field of each add-on.
+_ADDON_FIELDS = {
+    "vpc-cni": "vpc_cni_version",
+    "kube-proxy": "kube_proxy_version",
+    "coredns": "coredns_version",
+    "eks-pod-identity-agent": "pod_identity_agent_version",
+    "metrics-server": "metrics_server_version",
+}
+
+
+def _addon_version(key: str, addon: str) -> str | None:
+    return setting(
+        key,
+        _ADDON_VERSION,
+        f"Version of the {addon} add-on, pinned. Unset, it follows kubernetesVersion: a "
+        "change of kubernetesVersion moves every unset add-on version to that row.",
+        default="",
+    )
 
 
 class ClusterConfig(Section):
@@ -97,6 +131,59 @@ class ClusterConfig(Section):
         "Size of each node's encrypted gp3 root volume in GiB.",
         default=20,
     )
+
+    vpc_cni_version: str | None = _addon_version("vpcCniVersion", "vpc-cni")
+    kube_proxy_version: str | None = _addon_version("kubeProxyVersion", "kube-proxy")
+    coredns_version: str | None = _addon_version("corednsVersion", "coredns")
+    pod_identity_agent_version: str | None = _addon_version(
+        "podIdentityAgentVersion", "eks-pod-identity-agent"
+    )
+    metrics_server_version: str | None = _addon_version("metricsServerVersion", "metrics-server")
+
+    def _addon_overrides(self) -> dict[str, str | None]:
+        """Each add-on's version key's value (None: unset), by EKS add-on name."""
+        return {addon: getattr(self, field) for addon, field in _ADDON_FIELDS.items()}
+
+    @property
+    def addon_versions(self) -> AddonVersions:
+        """Every add-on's version: its key's, else the table's for kubernetes_version."""
+        row = addons.TABLE.get(self.kubernetes_version)
+        chosen: dict[str, str] = {}
+        for addon, override in self._addon_overrides().items():
+            if override is None and row is None:
+                raise ValueError(
+                    f"no {addon} version for Kubernetes {self.kubernetes_version} in {_TABLE}"
+                )
+            chosen[addon] = override or row.cells[addon].version  # type: ignore[union-attr]
+        return AddonVersions.of(chosen)
+
+    @property
+    def unconfirmed_addon_defaults(self) -> tuple[tuple[str, str], ...]:
+        """(config key, version) of each add-on whose version is a table default not yet
+        confirmed against AWS."""
+        row = addons.TABLE.get(self.kubernetes_version)
+        if row is None:
+            return ()
+        return tuple(
+            (self.key(_ADDON_FIELDS[addon]), row.cells[addon].version)
+            for addon, override in self._addon_overrides().items()
+            if override is None and not row.cells[addon].confirmed
+        )
+
+    @rule
+    def _addon_versions_known(self) -> Iterator[Problem]:
+        if self.kubernetes_version in addons.TABLE:
+            return
+        overrides = self._addon_overrides()
+        unset = [self.key(_ADDON_FIELDS[a]) for a, v in overrides.items() if v is None]
+        if unset:
+            yield Problem(
+                "kubernetes_version",
+                self.kubernetes_version,
+                f"has no row in {_TABLE}, which has {', '.join(addons.TABLE)}: set every "
+                f"add-on version ({', '.join(unset)} are unset), or add the row with "
+                f"`make addon-versions K8S={self.kubernetes_version}`",
+            )
 
     @rule
     def _instance_type_matches_architecture(self) -> Iterator[Problem]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from typing import Any
 
-from tests.infra.harness import Recorded, Run
+from tests.infra.harness import ROOT, Recorded, Run
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
 
@@ -28,6 +29,21 @@ PUBLIC_EDGE = {
 """Everything a public app needs besides appPublic and its source CIDRs."""
 PUBLIC_APP = {"appPublic": "true", "appAllowedCidrs": '["203.0.113.0/24"]', **PUBLIC_EDGE}
 """Overrides that make a stack's app public."""
+ADDON_KEYS = {
+    "vpc-cni": "vpcCniVersion",
+    "kube-proxy": "kubeProxyVersion",
+    "coredns": "corednsVersion",
+    "eks-pod-identity-agent": "podIdentityAgentVersion",
+    "metrics-server": "metricsServerVersion",
+}
+"""Each EKS add-on's version key."""
+
+
+def committed_addon_versions(kubernetes_version: str) -> dict[str, str]:
+    """The committed add-on table's versions for `kubernetes_version`, read without the code
+    under test."""
+    table = tomllib.loads((ROOT / "components" / "addon_versions.toml").read_text())
+    return {addon: table[kubernetes_version][addon]["version"] for addon in ADDON_KEYS}
 
 
 def of_type(run: Run, type_: str) -> list[Recorded]:

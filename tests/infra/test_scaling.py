@@ -10,7 +10,17 @@ import pytest
 from components import quantity
 from components.config import ConfigError
 from tests.infra.harness import Run, run
-from tests.infra.lookup import DEPLOYMENT, HPA, NODES, PDB, as_manifest, of_type, one, unwrap
+from tests.infra.lookup import (
+    DEPLOYMENT,
+    HPA,
+    NODES,
+    PDB,
+    as_manifest,
+    committed_addon_versions,
+    of_type,
+    one,
+    unwrap,
+)
 
 ADDON = "aws:eks/addon:Addon"
 
@@ -107,7 +117,9 @@ def test_metrics_server_addon_is_installed_once_nodes_exist(stack: Run) -> None:
     assert addon.inputs == {
         "clusterName": f"ecr-eks-lambda-{stack.stack}",
         "addonName": "metrics-server",
+        "addonVersion": committed_addon_versions("1.35")["metrics-server"],
         "resolveConflictsOnCreate": "OVERWRITE",
+        "resolveConflictsOnUpdate": "OVERWRITE",
     }
     assert one(stack, NODES).urn in addon.dependencies
     # The autoscaler is created once the metrics it reads can be served.
