@@ -14,6 +14,7 @@ COMPONENTS = {
     "ecr-eks-lambda:components:App": "app",
     "ecr-eks-lambda:components:Function": "consumer",
     "ecr-eks-lambda:components:Alarms": "alarms",
+    "ecr-eks-lambda:components:Dashboard": "dashboard",
 }
 
 
@@ -78,6 +79,8 @@ def test_exports(stack: Run) -> None:
         "deadLetterQueueUrl",
         "functionName",
         "appEndpoint",
+        "dashboardName",
+        "dashboardUrl",
     }
     assert stack.outputs["clusterName"] == f"ecr-eks-lambda-{stack.stack}"
     assert (
