@@ -122,6 +122,7 @@ def price_stack(
     addresses = len(of_type(records, "aws:ec2/eip:Eip"))
     keys = len(of_type(records, "aws:kms/key:Key"))
     alarms = len(of_type(records, "aws:cloudwatch/metricAlarm:MetricAlarm"))
+    dashboards = len(of_type(records, "aws:cloudwatch/dashboard:Dashboard"))
     flow_log_group = next(
         r for r in of_type(records, "aws:cloudwatch/logGroup:LogGroup") if "flow" in r.name
     )
@@ -166,6 +167,8 @@ def price_stack(
             + logs(flow_logs, float(flow_log_group.inputs.get("retentionInDays", 0))),
         ),
         Line(f"alarms: {alarms}", alarms * cw["alarm_month"]),
+        # The free tier's three dashboards are not counted: the account may use them already.
+        Line(f"dashboards: {dashboards}", dashboards * cw["dashboard_month"]),
         Line(
             "SQS: the idle pollers' long polls",
             pollers_requests / 1e6 * table["sqs"]["million_requests"],

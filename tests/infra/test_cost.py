@@ -56,6 +56,7 @@ PRICES: dict[str, Any] = {
                 "logs_ingested_gb": 1.0,
                 "logs_stored_gb_month": 0.0,
                 "alarm_month": 0.25,
+                "dashboard_month": 2.0,
                 "confirmed": True,
                 "source": "h",
             },
@@ -127,6 +128,9 @@ def test_the_monthly_figures_come_from_the_registered_resources(records):
     assert line(prod.monthly, "public IPv4").usd == pytest.approx(3.0)
     assert line(dev.monthly, "KMS keys").usd == pytest.approx(2.0)
     assert line(dev.monthly, "alarms").usd == pytest.approx(1.0)
+    # One dashboard at $2.
+    assert line(prod.monthly, "dashboards").item == "dashboards: 1"
+    assert line(prod.monthly, "dashboards").usd == pytest.approx(2.0)
 
 
 def test_the_per_event_figures_follow_the_function_and_mapping(records):
