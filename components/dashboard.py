@@ -92,9 +92,8 @@ def dashboard_body(
             "Queue: sent (by the app), received, deleted",
             "Sum",
             [
-                _metric(sqs, "NumberOfMessagesSent", *queue, label="sent"),
-                _metric(sqs, "NumberOfMessagesReceived", *queue, label="received"),
-                _metric(sqs, "NumberOfMessagesDeleted", *queue, label="deleted"),
+                _metric(sqs, f"NumberOfMessages{verb.title()}", *queue, label=verb)
+                for verb in ("sent", "received", "deleted")
             ],
         ),
         (
@@ -115,18 +114,14 @@ def dashboard_body(
             "Function: invocations, errors, throttles",
             "Sum",
             [
-                _metric(fn, "Invocations", *function, label="invocations"),
-                _metric(fn, "Errors", *function, label="errors"),
-                _metric(fn, "Throttles", *function, label="throttles"),
+                _metric(fn, metric, *function, label=metric.lower())
+                for metric in ("Invocations", "Errors", "Throttles")
             ],
         ),
         (
             "Function: duration p50 / p99 (ms)",
             "p50",
-            [
-                _metric(fn, "Duration", *function, stat="p50", label="p50"),
-                _metric(fn, "Duration", *function, stat="p99", label="p99"),
-            ],
+            [_metric(fn, "Duration", *function, stat=p, label=p) for p in ("p50", "p99")],
         ),
         (
             # Lambda's docs: view ConcurrentExecutions with MAX.
