@@ -11,6 +11,7 @@ from components.alarms import Alarms, AlarmsArgs
 from components.app import App, AppArgs
 from components.cluster import Cluster, ClusterArgs, cluster_creator
 from components.config import check_cluster_creator, load_stack_config
+from components.dashboard import Dashboard, DashboardArgs
 from components.function import Function, FunctionArgs
 from components.iam import RoleSettings
 from components.load_balancer_controller import (
@@ -75,13 +76,26 @@ function = Function(
     ),
     with_aws,
 )
-Alarms(
+alarms = Alarms(
     "alarms",
     AlarmsArgs(
         config=config.alarms,
         queue_name=function.queue.name,
         dead_letter_queue_name=function.dead_letter_queue.name,
         function_name=function.function_name,
+    ),
+    with_aws,
+)
+dashboard = Dashboard(
+    "dashboard",
+    DashboardArgs(
+        name=config.dashboard_name,
+        stack=config.stack,
+        region=config.region,
+        queue_name=function.queue.name,
+        dead_letter_queue_name=function.dead_letter_queue.name,
+        function_name=function.function_name,
+        alarm_arns=[alarm.arn for alarm in alarms.alarms.values()],
     ),
     with_aws,
 )
@@ -153,3 +167,5 @@ pulumi.export("queueUrl", function.queue_url)
 pulumi.export("deadLetterQueueUrl", function.dead_letter_queue_url)
 pulumi.export("functionName", function.function_name)
 pulumi.export("appEndpoint", app.app_endpoint)
+pulumi.export("dashboardName", dashboard.dashboard_name)
+pulumi.export("dashboardUrl", dashboard.console_url)

@@ -180,6 +180,7 @@ def price_stack(
             + logs(flow_logs, float(flow_log_group.inputs.get("retentionInDays", 0))),
         ),
         Line(f"alarms: {alarms}", alarms * cw["alarm_month"]),
+        # The free tier's three dashboards are not counted: the account may use them already.
         Line(f"dashboards: {dashboards}", dashboards * cw["dashboard_month"]),
         Line(
             "SQS: the idle pollers' long polls",

@@ -8,6 +8,7 @@ must do"):
 - every AWS resource it creates carries the tag `TAG_KEY`=`PROGRAM_TAG` (the AWS provider's
   default tags): the deploy role creates only resources that carry it and changes only
   resources that already do;
+- every CloudWatch dashboard it creates is named `DASHBOARD_NAME_PREFIX`<something>;
 - it passes roles only to the services in `PASS_ROLE_SERVICES`, plus its VPC flow-log role
   (a name containing `flow-logs`) to VPC Flow Logs, and attaches only the AWS managed policies
   in `ATTACHABLE_AWS_POLICIES` or its own.
@@ -32,6 +33,11 @@ PROGRAM_PATH: Final = f"/{PROGRAM}/"
 CI_PATH: Final = f"/{PROGRAM}-ci/"
 """IAM path of the roles this program creates (outside the program's path on purpose)."""
 BOUNDARY_POLICY_NAME: Final = f"{PROGRAM}-boundary"
+DASHBOARD_NAME_PREFIX: Final = f"{PROGRAM}-"
+"""Start of the name of every CloudWatch dashboard the main program creates. A dashboard can
+carry no tag the deploy role could be scoped by (the Service Authorization Reference lists no
+condition keys for it, and the AWS provider sets no tags on it), so the role may manage only
+dashboards named so."""
 TAG_KEY: Final = "project"
 PROGRAM_TAG: Final = PROGRAM
 """Value of `TAG_KEY` on everything the main program creates (its Pulumi project name)."""
@@ -49,7 +55,7 @@ DEPLOY_SERVICES: Final = (
     "lambda",  # function, event source mapping
     "dynamodb",  # idempotency table
     "logs",  # log groups
-    "cloudwatch",  # alarms
+    "cloudwatch",  # alarms (dashboards take no tags: ManageProgramDashboards)
     "sns",  # alarm topic and subscription
     "kms",  # keys for EKS secrets
 )
@@ -365,6 +371,12 @@ _SCOPED_CREATES: Final = (
 UNSCOPED_CREATES: Final = ("eks:CreateCluster", "kms:CreateKey")
 """Creates that support no resource ARN (Resource must be "*"); scoped by the tag in the
 request and the region."""
+DASHBOARD_ACTIONS: Final = (
+    "cloudwatch:PutDashboard",
+    "cloudwatch:GetDashboard",
+    "cloudwatch:DeleteDashboards",
+)
+"""What the AWS provider calls to create, update, read back and delete a dashboard."""
 UNSCOPED_WRITES: Final = ("sns:Unsubscribe", "sns:SetSubscriptionAttributes")
 """Writes the program needs that support no resource-level permissions and no tag condition
 at all; scoped by region only (docs/delivery.md lists them)."""
@@ -445,6 +457,13 @@ def deploy_services_policy(scope: AccountScope, state: StateAccess | None) -> di
             {**requested, "ArnLike": {"lambda:FunctionArn": scope.arn("lambda", "function:*")}},
         ),
         _regional(scope, "UnscopedSubscriptionWrites", UNSCOPED_WRITES, "*"),
+        # Dashboards are global (no region in their ARN, as with IAM: not region-conditioned)
+        # and untaggable: scoped by name.
+        _statement(
+            "ManageProgramDashboards",
+            DASHBOARD_ACTIONS,
+            f"arn:{scope.partition}:cloudwatch::{scope.account}:dashboard/{DASHBOARD_NAME_PREFIX}*",
+        ),
     ]
     if state:
         statements += [

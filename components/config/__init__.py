@@ -76,6 +76,14 @@ class StackConfig:
         group first and tell whether it exists; one per stack."""
         return cluster_name(self.project, self.stack)
 
+    @property
+    def dashboard_name(self) -> str:
+        """The CloudWatch dashboard's name: fixed and starting with the project's name, because
+        dashboards are global to the account and the CI deploy role may manage only those
+        (bootstrap/iam_policies.py, DASHBOARD_NAME_PREFIX). The stack-name check that keeps
+        the cluster name valid keeps this one valid too (it is the same name)."""
+        return cluster_name(self.project, self.stack)
+
 
 def cluster_name(project: str, stack: str) -> str:
     """The EKS cluster's name for `stack` of `project`."""

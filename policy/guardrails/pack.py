@@ -16,10 +16,17 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from . import ecr, eks, iam, pod_security, sqs, stack_rules
+from . import cloudwatch, ecr, eks, iam, pod_security, sqs, stack_rules
 from .rules import ResourceCheck, StackCheck
 
-RESOURCE_RULES: Final = (*ecr.RULES, *sqs.RULES, *iam.RULES, *eks.RULES, *pod_security.RULES)
+RESOURCE_RULES: Final = (
+    *ecr.RULES,
+    *sqs.RULES,
+    *iam.RULES,
+    *eks.RULES,
+    *pod_security.RULES,
+    *cloudwatch.RULES,
+)
 STACK_RULES: Final = stack_rules.RULES
 
 

@@ -287,6 +287,47 @@ def test_event_source_mappings_only_for_the_accounts_functions():
     assert not allows(DEPLOY, "lambda:CreateEventSourceMapping", "*", foreign)
 
 
+def dashboard(name: str) -> str:
+    # Dashboards are global: their ARN has no region (Service Authorization Reference).
+    return f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/{name}"
+
+
+@pytest.mark.parametrize(
+    "action", ["cloudwatch:PutDashboard", "cloudwatch:GetDashboard", "cloudwatch:DeleteDashboards"]
+)
+def test_the_deploy_role_manages_only_dashboards_named_as_the_programs(action):
+    # A dashboard carries no tag, so nothing but the name can tell whose it is.
+    assert allows(DEPLOY, action, dashboard("ecr-eks-lambda-dev"), UNTAGGED)
+    assert allows(DEPLOY, action, dashboard("ecr-eks-lambda-sandbox-me"), UNTAGGED)
+    for foreign in ("payments-prod", "ecr-eks-lambda", "team-ecr-eks-lambda-dev"):
+        assert not allows(DEPLOY, action, dashboard(foreign), UNTAGGED), foreign
+    # Another account's dashboard, even with the program's name.
+    other_account = "arn:aws:cloudwatch::999988887777:dashboard/ecr-eks-lambda-dev"
+    assert not allows(DEPLOY, action, other_account, UNTAGGED)
+
+
+def test_the_deploy_role_may_manage_the_programs_dashboard():
+    run_program: Callable[..., list[Any]] = importlib.import_module(
+        "tests.infra.harness"
+    ).run_program
+    (board,) = [r for r in run_program("dev") if r.type == "aws:cloudwatch/dashboard:Dashboard"]
+    name = board.inputs["dashboardName"]
+    assert name.startswith(iam_policies.DASHBOARD_NAME_PREFIX)
+    for action in iam_policies.DASHBOARD_ACTIONS:
+        assert allows(DEPLOY, action, dashboard(name), UNTAGGED), action
+
+
+def test_dashboards_can_be_scoped_by_name_only():
+    # Why ManageProgramDashboards names dashboards instead of conditioning on the tag.
+    assert resource_condition_keys("cloudwatch", "dashboard") == []
+    for action in iam_policies.DASHBOARD_ACTIONS:
+        types = [t["resource_type"] for t in privilege(action)["resource_types"]]
+        assert types == ["dashboard*"], action
+    found = statement(SERVICES_POLICY, "ManageProgramDashboards")
+    assert found["Action"] == list(iam_policies.DASHBOARD_ACTIONS)
+    assert found["Resource"] == dashboard("ecr-eks-lambda-*")
+
+
 def test_the_pulumi_state_is_written_with_its_own_key_and_nowhere_else():
     objects = "arn:aws:s3:::acme-pulumi-state/.pulumi/stacks/ecr-eks-lambda/dev.json"
     assert allows(DEPLOY, "s3:PutObject", objects)
@@ -335,6 +376,8 @@ def test_configuration_and_the_state_stay_readable(policies):
         ("kms:Decrypt", KEY),
         ("ssm:GetParameter", "arn:aws:ssm:eu-west-1::parameter/aws/service/eks/optimized-ami/x"),
         ("eks:DescribeCluster", arn("eks", "cluster/c")),
+        # A refresh reads the dashboard back (ReadOnlyAccess grants it to the preview role).
+        ("cloudwatch:GetDashboard", dashboard("ecr-eks-lambda-dev")),
     ]:
         assert evaluate(policies, Request(action, resource, OURS)) != "ExplicitDeny", action
     assert allows(PREVIEW, "kms:Decrypt", KEY)
@@ -343,6 +386,8 @@ def test_configuration_and_the_state_stay_readable(policies):
 def test_the_preview_role_may_write_nothing():
     for action, resource in CHANGES + CREATES:
         assert not allows(PREVIEW, action, resource, OURS | TAGGED_REQUEST), action
+    for action in ("cloudwatch:PutDashboard", "cloudwatch:DeleteDashboards"):
+        assert not allows(PREVIEW, action, dashboard("ecr-eks-lambda-dev"), UNTAGGED), action
     assert not allows(PREVIEW, "s3:PutObject", "arn:aws:s3:::acme-pulumi-state/x")
     assert not allows(PREVIEW, "kms:Encrypt", KEY)
 

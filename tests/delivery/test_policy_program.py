@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from pulumi_policy.deserialize import deserialize_properties
 
-from policy.guardrails import ecr, eks, iam, sqs, stack_rules
+from policy.guardrails import cloudwatch, ecr, eks, iam, sqs, stack_rules
 from policy.guardrails.pack import RESOURCE_RULES, STACK_RULES
 from tests.delivery.engine_view import resource_violations, stack_view
 from tests.delivery.policy_sdk import Violation, analyze_stack_resources, by_policy
@@ -105,6 +105,7 @@ def test_the_guarded_resource_types_are_all_in_the_program(recorded):
         stack_rules.EC2_VPC,
         stack_rules.EC2_FLOW_LOG,
         "kubernetes:apps/v1:Deployment",
+        cloudwatch.CLOUDWATCH_DASHBOARD,
     } <= types
     assert any(
         iam.policy_documents(r.type, deserialize_properties(dict(r.inputs))) for r in recorded

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from policy.guardrails import ecr, eks, iam, pod_security, sqs, values
+from policy.guardrails import cloudwatch, ecr, eks, iam, pod_security, sqs, values
 from policy.guardrails.pack import POLICIES, RESOURCE_RULES, STACK_RULES
+from tests.delivery.bootstrap_program import iam_policies
 from tests.delivery.policy_sdk import UNKNOWN_STRING, analyze, by_policy, only
 
 QUEUE_ARN = "arn:aws:sqs:eu-west-1:111122223333:events"
@@ -493,13 +494,47 @@ def test_other_workload_kinds_are_checked():
 
 
 # ------------------------------------------------------------------------------------------
+# CloudWatch dashboards
+# ------------------------------------------------------------------------------------------
+
+
+def test_a_dashboard_named_for_the_deploy_role_passes():
+    assert analyze(cloudwatch.CLOUDWATCH_DASHBOARD, {"dashboardName": "ecr-eks-lambda-dev"}) == []
+    longest = "ecr-eks-lambda-" + "x" * (255 - len("ecr-eks-lambda-"))
+    assert analyze(cloudwatch.CLOUDWATCH_DASHBOARD, {"dashboardName": longest}) == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "ops",  # the deploy role could not manage it
+        "ecr-eks-lambda",
+        "ecr-eks-lambda-team.dev",  # not a character PutDashboard takes
+        "ecr-eks-lambda-" + "x" * (256 - len("ecr-eks-lambda-")),  # over 255
+        None,
+    ],
+)
+def test_a_dashboard_the_deploy_role_cannot_manage_is_refused(name):
+    (message,) = only(
+        analyze(cloudwatch.CLOUDWATCH_DASHBOARD, {"dashboardName": name}),
+        "cloudwatch-dashboard-name",
+    )
+    assert "'ecr-eks-lambda-'" in message
+    assert f"got dashboardName={name!r}" in message
+
+
+def test_the_pack_and_the_deploy_role_agree_on_the_dashboard_prefix():
+    assert cloudwatch.DASHBOARD_NAME_PREFIX == iam_policies.DASHBOARD_NAME_PREFIX
+
+
+# ------------------------------------------------------------------------------------------
 # The pack as a whole
 # ------------------------------------------------------------------------------------------
 
 
 def test_pack_policies_are_mandatory_and_uniquely_named():
     names = [p.name for p in POLICIES]
-    assert len(names) == len(set(names)) == len(RESOURCE_RULES) + len(STACK_RULES) == 12
+    assert len(names) == len(set(names)) == len(RESOURCE_RULES) + len(STACK_RULES) == 13
     assert all(
         p.enforcement_level is not None and p.enforcement_level.value == "mandatory"
         for p in POLICIES
@@ -538,6 +573,7 @@ def all_unknown(value: Any) -> Any:
         ("aws:iam/role:Role", {"assumeRolePolicy": TRUST, "inlinePolicies": [{"policy": SCOPED}]}),
         (eks.EKS_COMPONENT_CLUSTER, EKS_OK),
         ("kubernetes:apps/v1:Deployment", DEPLOYMENT_OK),
+        (cloudwatch.CLOUDWATCH_DASHBOARD, {"dashboardName": "ops"}),
     ],
 )
 def test_unknown_values_are_never_judged(resource_type, props):

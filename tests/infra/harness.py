@@ -212,6 +212,13 @@ class RecordingMocks(pulumi.runtime.Mocks):
             "aws:lambda/function:Function": {"arn": f"arn:aws:lambda:{r}:{a}:function:{phys}"},
             "aws:kms/key:Key": {"arn": f"arn:aws:kms:{r}:{a}:key/{name}-key-id"},
             "aws:sns/topic:Topic": {"arn": f"arn:aws:sns:{r}:{a}:{phys}"},
+            "aws:cloudwatch/metricAlarm:MetricAlarm": {
+                "arn": f"arn:aws:cloudwatch:{r}:{a}:alarm:{phys}"
+            },
+            # Dashboards are global: no region in the ARN.
+            "aws:cloudwatch/dashboard:Dashboard": {
+                "dashboardArn": f"arn:aws:cloudwatch::{a}:dashboard/{inputs.get('dashboardName')}"
+            },
             "aws:ec2/launchTemplate:LaunchTemplate": {"latestVersion": 1},
             "aws:ec2/flowLog:FlowLog": {"arn": f"arn:aws:ec2:{r}:{a}:vpc-flow-log/fl-{name}"},
         }

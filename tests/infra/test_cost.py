@@ -56,7 +56,7 @@ PRICES: dict[str, Any] = {
                 "logs_ingested_gb": 1.0,
                 "logs_stored_gb_month": 0.0,
                 "alarm_month": 0.25,
-                "dashboard_month": 4.0,
+                "dashboard_month": 2.0,
                 "confirmed": True,
                 "source": "h",
             },
@@ -128,6 +128,9 @@ def test_the_monthly_figures_come_from_the_registered_resources(records):
     assert line(prod.monthly, "public IPv4").usd == pytest.approx(3.0)
     assert line(dev.monthly, "KMS keys").usd == pytest.approx(2.0)
     assert line(dev.monthly, "alarms").usd == pytest.approx(1.0)
+    # One dashboard at $2.
+    assert line(prod.monthly, "dashboards").item == "dashboards: 1"
+    assert line(prod.monthly, "dashboards").usd == pytest.approx(2.0)
 
 
 def test_the_per_event_figures_follow_the_function_and_mapping(records):
@@ -194,14 +197,6 @@ def test_a_log_group_the_table_does_not_know_is_an_error_naming_it(records):
     extra = [*records["dev"], dataclasses.replace(group, name="sidecar-logs")]
     with pytest.raises(cost.PriceError, match=r"registered: .*sidecar-logs"):
         cost.price_stack("dev", extra, "eu-west-1", PRICES)
-
-
-def test_each_dashboard_costs_its_monthly_price(records):
-    (alarm, *_) = [r for r in records["dev"] if r.type == "aws:cloudwatch/metricAlarm:MetricAlarm"]
-    dashboard = dataclasses.replace(alarm, type="aws:cloudwatch/dashboard:Dashboard", name="d")
-    result = cost.price_stack("dev", [*records["dev"], dashboard], "eu-west-1", PRICES)
-    assert line(result.monthly, "dashboards").usd == pytest.approx(4.0)
-    assert line(result.monthly, "dashboards").item == "dashboards: 1"
 
 
 def test_a_larger_batch_means_fewer_invocations(records):

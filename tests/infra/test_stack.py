@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 
-from tests.infra.harness import Run
+import pytest
+
+from tests.infra.harness import ROOT, Run
 from tests.infra.lookup import of_type, one
 
 COMPONENTS = {
@@ -14,6 +17,7 @@ COMPONENTS = {
     "ecr-eks-lambda:components:App": "app",
     "ecr-eks-lambda:components:Function": "consumer",
     "ecr-eks-lambda:components:Alarms": "alarms",
+    "ecr-eks-lambda:components:Dashboard": "dashboard",
 }
 
 
@@ -78,6 +82,8 @@ def test_exports(stack: Run) -> None:
         "deadLetterQueueUrl",
         "functionName",
         "appEndpoint",
+        "dashboardName",
+        "dashboardUrl",
     }
     assert stack.outputs["clusterName"] == f"ecr-eks-lambda-{stack.stack}"
     assert (
@@ -91,6 +97,15 @@ def test_exports(stack: Run) -> None:
     assert (
         stack.outputs["functionName"] == one(stack, "aws:lambda/function:Function").outputs["name"]
     )
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/infra.md"])
+def test_the_docs_list_exactly_the_exports(dev: Run, doc: str) -> None:
+    text = (ROOT / doc).read_text()
+    (listed,) = re.findall(r"Stack outputs: (.*?)\.(?:\s|$)", text, re.DOTALL)
+    # What the parentheses say about an output names no output.
+    names = re.findall(r"`(\w+)`", re.sub(r"\([^)]*\)", "", listed))
+    assert sorted(names) == sorted(dev.outputs)
 
 
 def test_kubeconfig_is_exported_as_a_secret(stack: Run) -> None:
