@@ -35,6 +35,7 @@ from app.settings import (
     Settings,
     SettingsError,
 )
+from app.tracing import TracePolicy
 from app.web import Readiness, create_app
 from contract import MAX_MESSAGE_BYTES
 
@@ -89,7 +90,15 @@ async def serve(
     batcher.start()
     readiness = Readiness(lambda: sqs.probe(client, settings.queue_url))
     app = create_app(
-        batcher, metrics, readiness, settings.max_inflight_bytes, settings.body_timeout_seconds
+        batcher,
+        metrics,
+        readiness,
+        settings.max_inflight_bytes,
+        settings.body_timeout_seconds,
+        TracePolicy(
+            trust_client_sampling=settings.trace_trust_client_sampling,
+            sample_rate=settings.trace_sample_percent / 100,
+        ),
     )
     runner = web.AppRunner(
         app,
