@@ -18,7 +18,6 @@ import datetime
 import hashlib
 import ipaddress
 import json
-import os
 import re
 import ssl
 import threading
@@ -45,9 +44,9 @@ from app import sqs
 from app.batcher import _retryable
 from app.settings import Settings
 from local.servers import MotoServer, free_port, read_all_messages
+from tests.app.conftest import KEY, SECRET
 
 ACCOUNT_QUEUE = "123456789012/events"
-KEY, SECRET = "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 FROZEN_NOW = datetime.datetime(2026, 11, 29, 12, 0, 0, tzinfo=datetime.UTC)
 
 ENTRIES: list[dict[str, Any]] = [
@@ -61,7 +60,21 @@ ENTRIES: list[dict[str, Any]] = [
             },
             ensure_ascii=False,
         ),
-        "MessageAttributes": {"event_id": {"DataType": "String", "StringValue": "a-1"}},
+        "MessageAttributes": {
+            "event_id": {"DataType": "String", "StringValue": "a-1"},
+            "traceparent": {
+                "DataType": "String",
+                "StringValue": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            },
+        },
+        # The trace header Lambda's SQS integration reads (app.tracing, contract.trace).
+        "MessageSystemAttributes": {
+            "AWSTraceHeader": {
+                "DataType": "String",
+                "StringValue": "Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent=00f067aa0ba902b7;"
+                "Sampled=1",
+            }
+        },
     },
     {
         "Id": "1",
@@ -69,19 +82,6 @@ ENTRIES: list[dict[str, Any]] = [
         "MessageAttributes": {"event_id": {"DataType": "String", "StringValue": "b-\u00fc"}},
     },
 ]
-
-
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    """Only the AWS settings a test sets: none of this machine's (it sets AWS_CA_BUNDLE)."""
-    for name in list(os.environ):
-        if name.startswith("AWS_") or name.lower() in ("http_proxy", "https_proxy", "no_proxy"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-    return monkeypatch
 
 
 def settings(region: str, queue_url: str) -> Settings:
@@ -118,8 +118,10 @@ def header_text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def boto3_request(region: str, queue_url: str) -> AWSRequest:
-    """The request boto3 itself sends for send_message_batch(ENTRIES), captured unsent."""
+def boto3_request(
+    region: str, queue_url: str, entries: list[dict[str, Any]] = ENTRIES
+) -> AWSRequest:
+    """The request boto3 itself sends for send_message_batch(entries), captured unsent."""
     client = boto3.session.Session(region_name=region).client(
         "sqs", config=Config(retries={"total_max_attempts": 1})
     )
@@ -130,7 +132,7 @@ def boto3_request(region: str, queue_url: str) -> AWSRequest:
         return AWSResponse(request.url, 200, {}, RawBody(b"{}"))
 
     client.meta.events.register("before-send.sqs.SendMessageBatch", capture)
-    client.send_message_batch(QueueUrl=queue_url, Entries=ENTRIES)
+    client.send_message_batch(QueueUrl=queue_url, Entries=entries)
     return seen[0]
 
 
