@@ -132,3 +132,19 @@ def inject_poison(stack: LoopbackStack) -> dict[str, str]:
             MessageAttributes={"event_id": {"DataType": "String", "StringValue": event_id}},
         )
     return poison
+
+
+def redrive(sqs: Any, dlq_url: str, url: str) -> int:
+    """Move every message from the DLQ back to its source queue, body and message attributes
+    kept, as SQS's dead-letter queue redrive (StartMessageMoveTask) does; neither local server
+    has that action. Returns how many were moved."""
+    moved = 0
+    for message in read_all_messages(sqs, dlq_url):
+        attributes = {
+            name: {"DataType": value["DataType"], "StringValue": value["StringValue"]}
+            for name, value in message.get("MessageAttributes", {}).items()
+        }
+        sqs.send_message(QueueUrl=url, MessageBody=message["Body"], MessageAttributes=attributes)
+        sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
+        moved += 1
+    return moved
