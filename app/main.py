@@ -65,9 +65,10 @@ async def serve(
     log_handler: logs.BufferedHandler,
     sender: Sender | None = None,
     metrics: Metrics | None = None,
+    trace_policy: TracePolicy | None = None,
 ) -> None:
-    """Serve until SIGTERM. A fork may pass its own sender (bench/boto3_app.py) and its own
-    Metrics (a subclass with metrics of its own)."""
+    """Serve until SIGTERM. A fork may pass its own sender (bench/boto3_app.py), its own
+    Metrics (a subclass with metrics of its own) and its own TracePolicy (else the settings')."""
     loop = asyncio.get_running_loop()
     flusher = loop.create_task(flush_logs_periodically(log_handler))
     session = sqs.make_session(settings)
@@ -95,7 +96,8 @@ async def serve(
         readiness,
         settings.max_inflight_bytes,
         settings.body_timeout_seconds,
-        TracePolicy(
+        trace_policy
+        or TracePolicy(
             trust_client_sampling=settings.trace_trust_client_sampling,
             sample_rate=settings.trace_sample_percent / 100,
         ),

@@ -38,6 +38,9 @@ class TracePolicy:
     """Use the client's sampling decision when it sent one."""
     sample_rate: float = 0.05
     """Share of the events the app samples when it decides, 0-1."""
+    propagate: bool = True
+    """False: no trace context at all, as before it existed (bench/notrace_app.py measures
+    what propagation costs with it)."""
 
 
 def new_trace_id() -> str:
@@ -68,8 +71,11 @@ def incoming(headers: Mapping[str, str]) -> TraceContext | None:
     return parse_xray(value) if value is not None else None
 
 
-def request_trace(headers: Mapping[str, str], policy: TracePolicy) -> TraceContext:
-    """The trace context the request's event is enqueued with (see the module docstring)."""
+def request_trace(headers: Mapping[str, str], policy: TracePolicy) -> TraceContext | None:
+    """The trace context the request's event is enqueued with (see the module docstring);
+    None only when the policy does not propagate."""
+    if not policy.propagate:
+        return None
     client = incoming(headers)
     if client is None:
         return TraceContext(new_trace_id(), new_span_id(), _decide(policy))

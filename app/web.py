@@ -204,7 +204,8 @@ async def post_event(request: web.Request) -> web.Response:
 
 async def _accept_event(request: web.Request) -> web.Response:
     trace = tracing.request_trace(request.headers, request.app[TRACE_POLICY])
-    request["trace_id"] = trace.xray_trace_id
+    if trace is not None:
+        request["trace_id"] = trace.xray_trace_id
     try:
         raw = await _read_body(request)
     except web.HTTPRequestEntityTooLarge:
@@ -249,7 +250,10 @@ async def _accept_event(request: web.Request) -> web.Response:
     except SendError as exc:
         request["error"] = exc.message  # the details go to the log, not to the client
         return _error(exc.status, exc.public, event_id=event.id)
-    return _json(202, {"id": event.id, "trace_id": trace.xray_trace_id})
+    accepted = {"id": event.id}
+    if trace is not None:
+        accepted["trace_id"] = trace.xray_trace_id
+    return _json(202, accepted)
 
 
 async def _read_body(request: web.Request) -> bytes:
