@@ -97,10 +97,7 @@ async def serve(
         settings.max_inflight_bytes,
         settings.body_timeout_seconds,
         trace_policy
-        or TracePolicy(
-            trust_client_sampling=settings.trace_trust_client_sampling,
-            sample_rate=settings.trace_sample_percent / 100,
-        ),
+        or TracePolicy(settings.trace_trust_client_sampling, settings.trace_sample_percent),
     )
     runner = web.AppRunner(
         app,

@@ -12,7 +12,7 @@ Sampling: the trace id and parent are always kept (they only correlate), but a c
 sampling decision is used only when `trust_client_sampling` is set, which the settings refuse
 on a public app: anyone on the internet could otherwise make every event a sampled (billed,
 stored) trace, the abuse X-Ray's own guidance warns of when it suggests stripping the header
-of incoming requests. Otherwise the app decides, sampling `sample_rate` of the events.
+of incoming requests. Otherwise the app decides, sampling `sample_percent` of the events.
 """
 
 from __future__ import annotations
@@ -21,9 +21,11 @@ import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Final
 
 from multidict import CIMultiDictProxy
 
+from app.settings import Settings
 from contract import TraceContext, parse_traceparent, parse_xray
 
 TRACEPARENT_HEADER = "traceparent"
@@ -32,15 +34,20 @@ XRAY_HEADER = "X-Amzn-Trace-Id"
 
 @dataclass(frozen=True, slots=True)
 class TracePolicy:
-    """How the app treats incoming trace context (from `Settings`)."""
+    """How the app treats incoming trace context (`Settings.trace_*`)."""
 
-    trust_client_sampling: bool = False
+    trust_client_sampling: bool
     """Use the client's sampling decision when it sent one."""
-    sample_rate: float = 0.05
-    """Share of the events the app samples when it decides, 0-1."""
+    sample_percent: float
+    """Events the app samples when the decision is its own, 0-100."""
     propagate: bool = True
     """False: no trace context at all, as before it existed (bench/notrace_app.py measures
     what propagation costs with it)."""
+
+
+DEFAULT_POLICY: Final = TracePolicy(
+    Settings.trace_trust_client_sampling, Settings.trace_sample_percent
+)
 
 
 def new_trace_id() -> str:
@@ -86,4 +93,4 @@ def request_trace(headers: Mapping[str, str], policy: TracePolicy) -> TraceConte
 
 
 def _decide(policy: TracePolicy) -> bool:
-    return random.random() < policy.sample_rate  # noqa: S311 - sampling, not cryptography
+    return random.random() * 100 < policy.sample_percent  # noqa: S311 - sampling, not cryptography

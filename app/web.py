@@ -361,7 +361,7 @@ def create_app(
     app[BODY_TIMEOUT] = body_timeout
     app[METRICS] = metrics_
     app[READINESS] = readiness
-    app[TRACE_POLICY] = trace_policy or tracing.TracePolicy()
+    app[TRACE_POLICY] = trace_policy or tracing.DEFAULT_POLICY
     app.router.add_post("/events", post_event)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -18,7 +18,7 @@ from app.batcher import Batcher
 from app.metrics import Metrics
 from app.tracing import TracePolicy, request_trace
 from app.web import Readiness, create_app
-from contract import MAX_MESSAGE_BYTES, parse_traceparent, parse_xray
+from contract import MAX_MESSAGE_BYTES, TraceContext, parse_traceparent, parse_xray
 from tests.app.test_sqs import ACCOUNT_QUEUE, boto3_request, run, serve, settings, sqs_like
 
 CLIENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -30,8 +30,14 @@ AWS_TRACE_HEADER = re.compile(
     r"^Root=1-(?P<t1>[0-9a-f]{8})-(?P<t2>[0-9a-f]{24});Parent=(?P<parent>[0-9a-f]{16});"
     r"Sampled=(?P<sampled>[01])$"
 )
-ALWAYS = TracePolicy(trust_client_sampling=False, sample_rate=1.0)
-NEVER = TracePolicy(trust_client_sampling=False, sample_rate=0.0)
+ALWAYS = TracePolicy(trust_client_sampling=False, sample_percent=100)
+NEVER = TracePolicy(trust_client_sampling=False, sample_percent=0)
+
+
+def traced(sent: CIMultiDictProxy[str], policy: TracePolicy) -> TraceContext:
+    trace = request_trace(sent, policy)
+    assert trace is not None  # the policy propagates
+    return trace
 
 
 def headers(*pairs: tuple[str, str]) -> CIMultiDictProxy[str]:
@@ -39,19 +45,19 @@ def headers(*pairs: tuple[str, str]) -> CIMultiDictProxy[str]:
 
 
 def test_the_clients_trace_is_kept_with_a_span_of_the_apps_own():
-    trace = request_trace(headers(("traceparent", TRACEPARENT)), NEVER)
+    trace = traced(headers(("traceparent", TRACEPARENT)), NEVER)
     assert trace.trace_id == CLIENT_TRACE
     assert re.fullmatch("[0-9a-f]{16}", trace.parent_id)
     assert trace.parent_id != CLIENT_SPAN
-    xray = request_trace(headers(("X-Amzn-Trace-Id", XRAY)), NEVER)
+    xray = traced(headers(("X-Amzn-Trace-Id", XRAY)), NEVER)
     assert xray.trace_id == XRAY_TRACE
 
 
 def test_traceparent_wins_over_x_amzn_trace_id_and_a_malformed_one_falls_back():
     both = headers(("X-Amzn-Trace-Id", XRAY), ("traceparent", TRACEPARENT))
-    assert request_trace(both, NEVER).trace_id == CLIENT_TRACE
+    assert traced(both, NEVER).trace_id == CLIENT_TRACE
     broken = headers(("traceparent", "00-nothex"), ("X-Amzn-Trace-Id", XRAY))
-    assert request_trace(broken, NEVER).trace_id == XRAY_TRACE
+    assert traced(broken, NEVER).trace_id == XRAY_TRACE
 
 
 @pytest.mark.parametrize(
@@ -66,7 +72,7 @@ def test_traceparent_wins_over_x_amzn_trace_id_and_a_malformed_one_falls_back():
     ids=["none", "traceparent-malformed", "xray-malformed", "traceparent-twice"],
 )
 def test_without_a_valid_header_each_request_starts_a_new_trace(sent):
-    traces = [request_trace(headers(*sent), NEVER) for _ in range(50)]
+    traces = [traced(headers(*sent), NEVER) for _ in range(50)]
     assert len({t.trace_id for t in traces}) == 50
     for trace in traces:
         assert trace.trace_id != CLIENT_TRACE
@@ -78,15 +84,15 @@ def test_a_clients_sampling_decision_is_used_only_when_trusted():
     sampled = headers(("traceparent", TRACEPARENT))
     unsampled = headers(("traceparent", TRACEPARENT[:-2] + "00"))
     undecided = headers(("X-Amzn-Trace-Id", XRAY.replace("Sampled=1", "Sampled=?")))
-    trusting = TracePolicy(trust_client_sampling=True, sample_rate=0.0)
-    assert request_trace(sampled, trusting).sampled is True
-    assert request_trace(unsampled, TracePolicy(True, 1.0)).sampled is False
-    assert request_trace(undecided, trusting).sampled is False  # no decision: the app's
+    trusting = TracePolicy(trust_client_sampling=True, sample_percent=0)
+    assert traced(sampled, trusting).sampled is True
+    assert traced(unsampled, TracePolicy(True, 100)).sampled is False
+    assert traced(undecided, trusting).sampled is False  # no decision: the app's
     # Not trusted: the app's own decision, whatever the client asked for.
-    assert request_trace(sampled, NEVER).sampled is False
-    assert request_trace(unsampled, ALWAYS).sampled is True
-    rate = TracePolicy(trust_client_sampling=False, sample_rate=0.25)
-    share = sum(bool(request_trace(sampled, rate).sampled) for _ in range(4000)) / 4000
+    assert traced(sampled, NEVER).sampled is False
+    assert traced(unsampled, ALWAYS).sampled is True
+    rate = TracePolicy(trust_client_sampling=False, sample_percent=25)
+    share = sum(bool(traced(sampled, rate).sampled) for _ in range(4000)) / 4000
     assert 0.2 < share < 0.3
 
 
