@@ -8,14 +8,16 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import requests
 
 from local.servers import read_all_messages
-from local.stack import LoopbackStack
+from local.stack import LocalSettings, LoopbackStack
 
 
 def event(event_id: str | None = None, kind: str = "e2e.load") -> dict[str, Any]:
@@ -148,3 +150,21 @@ def redrive(sqs: Any, dlq_url: str, url: str) -> int:
         sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
         moved += 1
     return moved
+
+
+def start_faulty_stack(
+    start_stack: Callable[..., LoopbackStack],
+    settings: LocalSettings,
+    fault_dir: Path,
+    **faults: str,
+) -> LoopbackStack:
+    """A stack on fauxqs and dynalite whose handler is tests/e2e/faulty_handler.py, with these
+    `FAULT_*` settings and its marker files in `fault_dir` (made here)."""
+    fault_dir.mkdir()
+    return start_stack(
+        settings,
+        sqs_backend="fauxqs",
+        dynamodb_backend="dynalite",
+        handler="tests.e2e.faulty_handler.handler",
+        function_env={"FAULT_DIR": str(fault_dir), **faults},
+    )

@@ -21,7 +21,14 @@ from contract import parse_traceparent
 from local.servers import queue_depth
 from local.stack import LocalSettings, LoopbackStack
 from tests.e2e.faults import fails_first_time
-from tests.e2e.helpers import dlq_depth, handler_log, read_all, redrive, report
+from tests.e2e.helpers import (
+    dlq_depth,
+    handler_log,
+    read_all,
+    redrive,
+    report,
+    start_faulty_stack,
+)
 from tests.wait import wait_until
 
 CLIENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -70,17 +77,12 @@ def test_the_trace_id_reaches_the_handler_through_retries_and_a_redrive(
     start_stack: Any, fast_settings: LocalSettings, tmp_path: Path
 ) -> None:
     fault_dir = tmp_path / "faults"
-    fault_dir.mkdir()
-    stack: LoopbackStack = start_stack(
+    stack = start_faulty_stack(
+        start_stack,
         fast_settings,
-        sqs_backend="fauxqs",
-        dynamodb_backend="dynalite",
-        handler="tests.e2e.faulty_handler.handler",
-        function_env={
-            "FAULT_DIR": str(fault_dir),
-            "FAULT_FAIL_PERCENT": str(FAIL_PERCENT),
-            "FAULT_POISON_PREFIX": POISON_PREFIX,
-        },
+        fault_dir,
+        FAULT_FAIL_PERCENT=str(FAIL_PERCENT),
+        FAULT_POISON_PREFIX=POISON_PREFIX,
     )
     traced = [f"w3c-{i}" for i in range(12)] + [f"{POISON_PREFIX}{i}" for i in range(2)]
     xray = [f"xray-{i}" for i in range(4)]
