@@ -14,6 +14,7 @@ XRAY_EXAMPLE = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8
 
 def test_the_w3c_example_parses_and_round_trips():
     trace = parse_traceparent(W3C_EXAMPLE)
+    assert trace is not None
     assert trace == TraceContext("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", True)
     assert trace.traceparent() == W3C_EXAMPLE
     assert trace.xray_trace_id == "1-4bf92f35-77b34da6a3ce929d0e0e4736"
@@ -28,6 +29,7 @@ def test_the_w3c_example_parses_and_round_trips():
 
 def test_the_xray_example_parses_and_round_trips():
     trace = parse_xray(XRAY_EXAMPLE)
+    assert trace is not None
     assert trace == TraceContext("5759e988bd862e3fe1be46a994272793", "53995c3f42cd8ad8", True)
     assert trace.aws_trace_header() == XRAY_EXAMPLE
     assert trace.traceparent() == "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01"

@@ -16,8 +16,15 @@ TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 TRACEPARENT_AS_XRAY = "1-4bf92f35-77b34da6a3ce929d0e0e4736"
 
 
-def good(event_id: str, **kwargs: str) -> dict:
-    return sqs.record(sqs.body(event_id), event_id=event_id, **kwargs)
+def good(
+    event_id: str, aws_trace_header: str | None = None, traceparent: str | None = None
+) -> dict:
+    return sqs.record(
+        sqs.body(event_id),
+        event_id=event_id,
+        aws_trace_header=aws_trace_header,
+        traceparent=traceparent,
+    )
 
 
 def test_each_record_logs_its_trace_id_preferring_aws_trace_header(table, logs: Logs):
