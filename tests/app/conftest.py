@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from local.servers import MotoServer, create_queues, free_port
-
-KEY, SECRET = "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+from tests.app.sqs_wire import KEY, SECRET
 
 
 @pytest.fixture(scope="module")

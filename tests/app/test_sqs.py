@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import hashlib
 import ipaddress
 import json
 import re
@@ -29,7 +28,6 @@ from unittest import mock
 import aiohttp
 import boto3.session
 import pytest
-from aiohttp import web
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest, AWSResponse
 from botocore.config import Config
@@ -42,11 +40,20 @@ from cryptography.x509.oid import NameOID
 
 from app import sqs
 from app.batcher import _retryable
-from app.settings import Settings
 from local.servers import MotoServer, free_port, read_all_messages
-from tests.app.conftest import KEY, SECRET
+from tests.app.sqs_wire import (
+    ACCOUNT_QUEUE,
+    KEY,
+    SECRET,
+    RawBody,
+    accepted,
+    boto3_request,
+    run,
+    serve,
+    settings,
+    sqs_like,
+)
 
-ACCOUNT_QUEUE = "123456789012/events"
 FROZEN_NOW = datetime.datetime(2026, 11, 29, 12, 0, 0, tzinfo=datetime.UTC)
 
 ENTRIES: list[dict[str, Any]] = [
@@ -84,20 +91,6 @@ ENTRIES: list[dict[str, Any]] = [
 ]
 
 
-def settings(region: str, queue_url: str) -> Settings:
-    return Settings.from_env({"QUEUE_URL": queue_url, "AWS_REGION": region})
-
-
-def run(make: Callable[[], Awaitable[Any]]) -> Any:
-    # Not asyncio.run: it leaves the main thread with no current loop, which the Pulumi mock
-    # tests (run later in the same process) rely on.
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(make())
-    finally:
-        loop.close()
-
-
 async def with_sender(
     region: str,
     queue_url: str,
@@ -116,32 +109,6 @@ async def with_sender(
 
 def header_text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def boto3_request(
-    region: str, queue_url: str, entries: list[dict[str, Any]] = ENTRIES
-) -> AWSRequest:
-    """The request boto3 itself sends for send_message_batch(entries), captured unsent."""
-    client = boto3.session.Session(region_name=region).client(
-        "sqs", config=Config(retries={"total_max_attempts": 1})
-    )
-    seen: list[Any] = []
-
-    def capture(request: Any, **_: Any) -> AWSResponse:
-        seen.append(request)
-        return AWSResponse(request.url, 200, {}, RawBody(b"{}"))
-
-    client.meta.events.register("before-send.sqs.SendMessageBatch", capture)
-    client.send_message_batch(QueueUrl=queue_url, Entries=entries)
-    return seen[0]
-
-
-class RawBody:
-    def __init__(self, content: bytes) -> None:
-        self.content = content
-
-    def stream(self, **_: Any) -> Any:
-        yield self.content
 
 
 # Extra headers boto3 adds that are not signed and carry no meaning for SQS.
@@ -167,7 +134,7 @@ def test_the_request_is_the_one_boto3_sends(aws_env, env, region):
         aws_env.setenv(name, value)
     queue_url = f"https://sqs.{region}.amazonaws.com/{ACCOUNT_QUEUE}"
     with mock.patch("botocore.auth.get_current_datetime", return_value=FROZEN_NOW):
-        theirs = boto3_request(region, queue_url)
+        theirs = boto3_request(region, queue_url, ENTRIES)
 
         async def build(sender: sqs.BatchSender) -> AWSRequest:
             return sender.request(ENTRIES, await sender.credentials())
@@ -181,44 +148,6 @@ def test_the_request_is_the_one_boto3_sends(aws_env, env, region):
     assert set(their_headers) - set(our_headers) <= BOTO3_ONLY
     assert our_headers == {k: v for k, v in their_headers.items() if k not in BOTO3_ONLY}
     assert our_headers["authorization"].startswith(f"AWS4-HMAC-SHA256 Credential={KEY}/")
-
-
-SEEN = web.AppKey("seen", list)
-
-
-async def serve(
-    handler: Any, ssl_context: ssl.SSLContext | None = None
-) -> tuple[web.AppRunner, int, list[Any]]:
-    """A loopback server for POST /; returns its runner, port and the requests it saw."""
-    app = web.Application()
-    app[SEEN] = []
-    app.router.add_post("/", handler)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port, ssl_context=ssl_context).start()
-    return runner, port, app[SEEN]
-
-
-def accepted(entries: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "Successful": [
-            {
-                "Id": e["Id"],
-                "MessageId": f"m-{e['Id']}",
-                "MD5OfMessageBody": hashlib.md5(e["MessageBody"].encode()).hexdigest(),
-            }
-            for e in entries
-        ]
-    }
-
-
-async def sqs_like(request: web.Request) -> web.Response:
-    request.app[SEEN].append(
-        (request.method, request.path_qs, dict(request.headers), await request.read())
-    )
-    entries = json.loads(await request.read())["Entries"]
-    return web.json_response(accepted(entries), content_type="application/x-amz-json-1.0")
 
 
 AUTHORIZATION = re.compile(

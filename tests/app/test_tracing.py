@@ -19,7 +19,7 @@ from app.metrics import Metrics
 from app.tracing import TracePolicy, request_trace
 from app.web import Readiness, create_app
 from contract import MAX_MESSAGE_BYTES, TraceContext, parse_traceparent, parse_xray
-from tests.app.test_sqs import ACCOUNT_QUEUE, boto3_request, run, serve, settings, sqs_like
+from tests.app.sqs_wire import ACCOUNT_QUEUE, boto3_request, run, serve, settings, sqs_like
 
 CLIENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 CLIENT_SPAN = "00f067aa0ba902b7"
