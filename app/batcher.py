@@ -128,12 +128,19 @@ class Batcher:
             raise SendError(503, "overloaded", "too many events waiting for SQS")
         loop = asyncio.get_running_loop()
         now = loop.time()
+        wire: dict[str, Any] = {
+            "Id": "0",
+            "MessageBody": message.body,
+            "MessageAttributes": message.attributes,
+        }
+        if message.system_attributes:
+            wire["MessageSystemAttributes"] = message.system_attributes
         entry = _Entry(
             size=message.size,
             future=loop.create_future(),
             deadline=now + self._timeout,
             ready_at=now,
-            wire={"Id": "0", "MessageBody": message.body, "MessageAttributes": message.attributes},
+            wire=wire,
         )
         self._unsettled += 1
         self._settled.clear()

@@ -35,6 +35,7 @@ from app.settings import (
     Settings,
     SettingsError,
 )
+from app.tracing import TracePolicy
 from app.web import Readiness, create_app
 from contract import MAX_MESSAGE_BYTES
 
@@ -64,9 +65,10 @@ async def serve(
     log_handler: logs.BufferedHandler,
     sender: Sender | None = None,
     metrics: Metrics | None = None,
+    trace_policy: TracePolicy | None = None,
 ) -> None:
-    """Serve until SIGTERM. A fork may pass its own sender (bench/boto3_app.py) and its own
-    Metrics (a subclass with metrics of its own)."""
+    """Serve until SIGTERM. A fork may pass its own sender (bench/boto3_app.py), its own
+    Metrics (a subclass with metrics of its own) and its own TracePolicy (else the settings')."""
     loop = asyncio.get_running_loop()
     flusher = loop.create_task(flush_logs_periodically(log_handler))
     session = sqs.make_session(settings)
@@ -89,7 +91,13 @@ async def serve(
     batcher.start()
     readiness = Readiness(lambda: sqs.probe(client, settings.queue_url))
     app = create_app(
-        batcher, metrics, readiness, settings.max_inflight_bytes, settings.body_timeout_seconds
+        batcher,
+        metrics,
+        readiness,
+        settings.max_inflight_bytes,
+        settings.body_timeout_seconds,
+        trace_policy
+        or TracePolicy(settings.trace_trust_client_sampling, settings.trace_sample_percent),
     )
     runner = web.AppRunner(
         app,

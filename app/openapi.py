@@ -47,6 +47,28 @@ def document() -> dict[str, Any]:
                 "post": {
                     "operationId": "postEvent",
                     "summary": "Enqueue one event",
+                    "parameters": [
+                        {
+                            "name": "traceparent",
+                            "in": "header",
+                            "required": False,
+                            "description": (
+                                "W3C Trace Context: the event joins this trace. Malformed, "
+                                "it is ignored and a new trace starts (never an error)."
+                            ),
+                            "schema": {"type": "string"},
+                        },
+                        {
+                            "name": "X-Amzn-Trace-Id",
+                            "in": "header",
+                            "required": False,
+                            "description": (
+                                "X-Ray's trace header, used when there is no valid "
+                                "`traceparent`; malformed, it is ignored likewise."
+                            ),
+                            "schema": {"type": "string"},
+                        },
+                    ],
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -127,8 +149,19 @@ def document() -> dict[str, Any]:
                 "Event": event_schema,
                 "Accepted": {
                     "type": "object",
-                    "required": ["id"],
-                    "properties": {"id": {"type": "string", "description": "The event id."}},
+                    "required": ["id", "trace_id"],
+                    "properties": {
+                        "id": {"type": "string", "description": "The event id."},
+                        "trace_id": {
+                            "type": "string",
+                            "description": (
+                                "The trace the event travels in, as X-Ray spells it "
+                                "(`1-xxxxxxxx-xxxxxxxxxxxxxxxxxxxxxxxx`): the client's, from "
+                                "`traceparent` or `X-Amzn-Trace-Id`, else a new one. The app's "
+                                "and the consumer's log lines carry it as `trace_id`."
+                            ),
+                        },
+                    },
                 },
                 "Error": {
                     "type": "object",

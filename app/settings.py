@@ -86,6 +86,11 @@ class Settings:
     max_connections: int = 4000
     log_level: str = "INFO"
     sqs_endpoint_url: str | None = None
+    # Trace context (app/tracing.py): the share of events the app marks sampled when the
+    # decision is its own, and whether a client's decision is used instead. Never on a
+    # public app (AUTH_ISSUER set): anyone could make every event a sampled, billed trace.
+    trace_sample_percent: float = 5.0
+    trace_trust_client_sampling: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -234,7 +239,26 @@ class Settings:
                 lambda v: v in _LOG_LEVELS,
             ),
             sqs_endpoint_url=endpoint or None,
+            trace_sample_percent=get(
+                "TRACE_SAMPLE_PERCENT",
+                float,
+                cls.trace_sample_percent,
+                "a number 0-100 (percent of events)",
+                lambda v: 0 <= v <= 100,
+            ),
+            trace_trust_client_sampling=get(
+                "TRACE_TRUST_CLIENT_SAMPLING",
+                _boolean,
+                cls.trace_trust_client_sampling,
+                "true or false",
+                lambda v: True,
+            ),
         )
+        if settings.trace_trust_client_sampling and env.get("AUTH_ISSUER", "").strip():
+            problems.append(
+                "TRACE_TRUST_CLIENT_SAMPLING=true is not allowed on a public app (AUTH_ISSUER "
+                "is set): any client could force sampling; allowed false"
+            )
         # Worst case after SIGTERM: the delay, then a request whose headers arrive at its very
         # end takes its whole body deadline, its event waits out its deadline, and the call it
         # is in runs to the SQS client's timeouts.
@@ -254,6 +278,13 @@ class Settings:
         if problems:
             raise SettingsError(problems)
         return settings
+
+
+def _boolean(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered not in ("true", "false"):
+        raise ValueError(raw)
+    return lowered == "true"
 
 
 def _valid_queue_url(url: str) -> bool:

@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from app import logs, openapi
+from app import logs, openapi, tracing
 from app.batcher import Publisher, SendError
 from app.connections import connection_of
 from app.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -142,6 +142,7 @@ BODY_BUDGET: Final = web.AppKey("body_budget", BodyBudget)
 BODY_TIMEOUT: Final = web.AppKey("body_timeout", float)
 METRICS: Final = web.AppKey("metrics", Metrics)
 READINESS: Final = web.AppKey("readiness", Readiness)
+TRACE_POLICY: Final = web.AppKey("trace_policy", tracing.TracePolicy)
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
@@ -202,6 +203,9 @@ async def post_event(request: web.Request) -> web.Response:
 
 
 async def _accept_event(request: web.Request) -> web.Response:
+    trace = tracing.request_trace(request.headers, request.app[TRACE_POLICY])
+    if trace is not None:
+        request["trace_id"] = trace.xray_trace_id
     try:
         raw = await _read_body(request)
     except web.HTTPRequestEntityTooLarge:
@@ -224,7 +228,7 @@ async def _accept_event(request: web.Request) -> web.Response:
     except EventError as exc:
         return _error(422, exc.message, field=exc.field)
     request["event_id"] = event.id
-    message = event.to_message()
+    message = event.to_message(trace=trace)
     if _NOT_SQS_TEXT.search(message.body):
         return _error(
             422,
@@ -246,7 +250,10 @@ async def _accept_event(request: web.Request) -> web.Response:
     except SendError as exc:
         request["error"] = exc.message  # the details go to the log, not to the client
         return _error(exc.status, exc.public, event_id=event.id)
-    return _json(202, {"id": event.id})
+    accepted = {"id": event.id}
+    if trace is not None:
+        accepted["trace_id"] = trace.xray_trace_id
+    return _json(202, accepted)
 
 
 async def _read_body(request: web.Request) -> bytes:
@@ -328,7 +335,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         "status": status,
         "duration_ms": round((time.perf_counter() - started) * 1000, 3),
     }
-    for key in ("event_id", "outcome", "unsent_status", "error"):
+    for key in ("event_id", "trace_id", "outcome", "unsent_status", "error"):
         if key in request:
             fields[key] = request[key]
     logs.log_fields(log, logging.WARNING if status >= 500 else logging.INFO, "request", fields)
@@ -346,6 +353,7 @@ def create_app(
     readiness: Readiness,
     max_inflight_bytes: int = Settings.max_inflight_bytes,
     body_timeout: float = Settings.body_timeout_seconds,
+    trace_policy: tracing.TracePolicy | None = None,
 ) -> web.Application:
     app = web.Application(middlewares=[observe], client_max_size=MAX_REQUEST_BYTES)
     app[PUBLISHER] = publisher
@@ -353,6 +361,7 @@ def create_app(
     app[BODY_TIMEOUT] = body_timeout
     app[METRICS] = metrics_
     app[READINESS] = readiness
+    app[TRACE_POLICY] = trace_policy or tracing.DEFAULT_POLICY
     app.router.add_post("/events", post_event)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

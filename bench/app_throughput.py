@@ -7,8 +7,11 @@ One run, one server, so the figures are comparable as ratios:
    `app` (`python -m app`: coalescing into SendMessageBatch, sent by app.sqs.BatchSender),
    `aiobotocore` (bench/aiobotocore_app.py: the same app sending its batches through
    aiobotocore, in its own environment, see below), `nometrics` (bench/nometrics_app.py: the
-   same app with its metric updates turned into no-ops), `boto3` (bench/boto3_app.py: the
-   same app sending its batches through boto3 on threads, i.e. what the batching alone buys)
+   same app with its metric updates turned into no-ops), `notrace` (bench/notrace_app.py: the
+   same app without trace propagation; every variant gets a `traceparent` header on every
+   request, so app vs notrace is what reading and carrying it costs), `boto3`
+   (bench/boto3_app.py: the same app sending its batches through boto3 on threads, i.e. what
+   the batching alone buys)
    and `naive` (bench/naive_app.py: one SendMessage per request).
 For each: accepted events/s, p50/p99 latency, SQS requests per event (from the app's own
 counters), CPU used by the app (split into its event-loop thread and its other threads, per
@@ -57,10 +60,13 @@ VARIANTS = {
     "app": ["-m", "app"],
     "aiobotocore": ["bench/aiobotocore_app.py"],
     "nometrics": ["bench/nometrics_app.py"],
+    "notrace": ["bench/notrace_app.py"],
     "boto3": ["bench/boto3_app.py"],
     "naive": ["bench/naive_app.py"],
 }
 PAD = 64  # bytes of padding in each event's data: a ~130-byte message
+# A client's trace context, as a traced producer would send it with every request.
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
 def ensure_tools() -> None:
@@ -208,7 +214,7 @@ def run(kind: str, clients: int, duration: int, fauxqs: FauxqsServer, sqs: Any) 
             [
                 *("wrk", "-t", str(min(2, clients)), "-c", str(clients), "-d", f"{duration}s"),
                 *("--latency", "-s", str(ROOT / "bench" / "wrk_post.lua"), base, "--"),
-                *(prefix, str(PAD)),
+                *(prefix, str(PAD), TRACEPARENT),
             ],
             capture_output=True,
             text=True,
@@ -263,6 +269,7 @@ RATIOS = [
     ("app", "boto3", "the sender on the event loop vs boto3 on threads"),
     ("app", "aiobotocore", "the hand-written sender vs aiobotocore"),
     ("app", "nometrics", "with metrics vs without"),
+    ("app", "notrace", "with trace propagation vs without"),
 ]
 
 
@@ -356,6 +363,17 @@ def main() -> None:
         print(
             f"  metrics' cost at {top} clients <= 5% (else drop prometheus_client): "
             f"{cost:.1%} -> {'met' if cost <= 0.05 else 'MISSED'}"
+        )
+    if ("app", "notrace") in medians:
+        kept = medians["app", "notrace"]
+        loop_ms = {
+            v: statistics.median(r["loop_ms_per_event"] for r in at_top[v])
+            for v in ("app", "notrace")
+        }
+        print(
+            f"  trace propagation keeps >= 95% of the throughput at {top} clients: {kept:.1%} -> "
+            f"{'met' if kept >= 0.95 else 'MISSED'} (event-loop CPU per event, median: "
+            f"{loop_ms['app']:.3f} ms with, {loop_ms['notrace']:.3f} ms without)"
         )
     per_event = max(r["requests_per_event"] for r in apps)
     print(

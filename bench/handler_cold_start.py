@@ -19,6 +19,10 @@ Rows:
                                     zip has no .pyc for the runtime's Python, and /var/task is
                                     read-only, so every cold start compiles them
 - fastjsonschema.compile(schema)    what contract/ used to do at import (now pre-generated)
+- ... + Powertools Tracer            the import plus `Tracer(service=...)` as a function with
+                                    it would run (Lambda's environment: the tracer on, its
+                                    default patching of boto3/botocore): the option issue 17
+                                    allows only within the 1.5x goal (not built)
 """
 
 from __future__ import annotations
@@ -59,6 +63,12 @@ CASES: dict[str, tuple[str, dict[str, str]]] = {
         "import fastjsonschema\nfrom contract.event import EVENT_SCHEMA\n"
         "_s = _t.perf_counter()\nfastjsonschema.compile(EVENT_SCHEMA)",
         {},
+    ),
+    "... + Powertools Tracer": (
+        "import handlers.consumer\nfrom aws_lambda_powertools import Tracer\n"
+        "Tracer(service='consumer')",
+        # Powertools turns the tracer off unless LAMBDA_TASK_ROOT (set by Lambda) is.
+        {"LAMBDA_TASK_ROOT": str(ROOT), "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR"},
     ),
 }
 
@@ -118,6 +128,8 @@ def measure(runs: int) -> None:
     print()
     ratio = medians["import handlers.consumer"] / boto3_ms
     print(f"import handlers.consumer / import boto3 = {ratio:.2f} (goal <= 1.5)")
+    ratio = medians["... + Powertools Tracer"] / boto3_ms
+    print(f"with Powertools Tracer / import boto3 = {ratio:.2f} (goal <= 1.5 to add it)")
     ratio = medians["Lambda init (import + store)"] / client_ms
     print(f"Lambda init / (boto3 + DynamoDB client) = {ratio:.2f}")
 

@@ -21,6 +21,7 @@ from contract import strict_json
 # Generated from EVENT_SCHEMA below (a test keeps the two in step).
 from contract._validator import validate as _validate
 from contract.message import EVENT_ID, Message, MessageAttribute
+from contract.trace import TraceContext
 
 EVENT_SCHEMA: Final[dict[str, Any]] = {
     "$schema": "http://json-schema.org/draft-07/schema#",
@@ -81,10 +82,14 @@ class Event:
         # allow_nan=False: never NaN or Infinity, which are not JSON, whatever a fork puts in data.
         return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
-    def to_message(self, values: Mapping[MessageAttribute, str | None] | None = None) -> Message:
-        """The SQS message: `to_json()` with the `event_id` attribute and the other
-        attributes' `values`."""
-        return Message.build(self.to_json(), {**(values or {}), EVENT_ID: self.id})
+    def to_message(
+        self,
+        values: Mapping[MessageAttribute, str | None] | None = None,
+        trace: TraceContext | None = None,
+    ) -> Message:
+        """The SQS message: `to_json()` with the `event_id` attribute, the other attributes'
+        `values` and, with `trace`, the trace context (`Message.build`)."""
+        return Message.build(self.to_json(), {**(values or {}), EVENT_ID: self.id}, trace)
 
 
 def _field_of(exc: fastjsonschema.JsonSchemaValueException) -> str:

@@ -13,6 +13,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from contract.trace import TraceContext
+
 # SQS's hard limit on a message (body plus attributes) and on a whole SendMessageBatch.
 # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html
 MAX_MESSAGE_BYTES: Final = 262_144
@@ -91,11 +93,24 @@ ATTRIBUTES: Final = MessageAttributes()
 EVENT_ID: Final = ATTRIBUTES.declare(
     "event_id", "The event's id: consumers and operators de-duplicate without parsing the body."
 )
+TRACEPARENT: Final = ATTRIBUTES.declare(
+    "traceparent",
+    "The W3C trace context (OpenTelemetry's messaging convention): the consumer's trace id "
+    "when the message has no AWSTraceHeader (local SQS stand-ins drop it).",
+    required=False,
+)
+
+# The one message system attribute SQS takes: X-Ray's trace header, read by Lambda's SQS
+# integration. SQS does not count it toward the message size ("The size of a message system
+# attribute doesn't count towards the total size of a message", SendMessage's
+# MessageSystemAttributes; X-Ray's SQS page: "excluded from the Amazon SQS message size and
+# message attribute quotas"), so `message_size` leaves it out.
+AWS_TRACE_HEADER: Final = "AWSTraceHeader"
 
 
 def message_size(body: str, attributes: SqsAttributes) -> int:
-    """Bytes SQS counts against MAX_MESSAGE_BYTES: the UTF-8 body plus each attribute's name,
-    data type and value."""
+    """Bytes SQS counts against MAX_MESSAGE_BYTES: the UTF-8 body plus each message
+    attribute's name, data type and value (system attributes do not count, see above)."""
     size = _utf8_len(body)
     for name, attribute in attributes.items():
         size += _utf8_len(name) + _utf8_len(attribute["DataType"])
@@ -119,8 +134,23 @@ class Message:
     """SQS `MessageAttributes`: name -> {DataType, StringValue}."""
     size: int
     """`message_size(body, attributes)`."""
+    system_attributes: SqsAttributes | None = None
+    """SQS `MessageSystemAttributes` (`AWSTraceHeader` only), or None."""
 
     @classmethod
-    def build(cls, body: str, values: Mapping[MessageAttribute, str | None]) -> Message:
+    def build(
+        cls,
+        body: str,
+        values: Mapping[MessageAttribute, str | None],
+        trace: TraceContext | None = None,
+    ) -> Message:
+        """The message with these attribute values; with `trace`, the trace context both as
+        `AWSTraceHeader` and as the `traceparent` attribute."""
+        system = None
+        if trace is not None:
+            values = {**values, TRACEPARENT: trace.traceparent()}
+            system = {
+                AWS_TRACE_HEADER: {"DataType": DATA_TYPE, "StringValue": trace.aws_trace_header()}
+            }
         attributes = ATTRIBUTES.encode(values)
-        return cls(body, attributes, message_size(body, attributes))
+        return cls(body, attributes, message_size(body, attributes), system)

@@ -28,7 +28,15 @@ from aws_lambda_powertools.utilities.batch import (
     process_partial_response,
 )
 
-from contract import EVENT_ID, Event, EventError, parse_event
+from contract import (
+    EVENT_ID,
+    TRACEPARENT,
+    Event,
+    EventError,
+    parse_event,
+    parse_traceparent,
+    parse_xray,
+)
 from handlers import events
 
 if TYPE_CHECKING:
@@ -151,12 +159,27 @@ def _get_idempotency() -> _Idempotency:
     return _idempotency
 
 
+def record_trace_id(record: SQSRecord) -> str | None:
+    """The trace the record's event travels in, as X-Ray spells it: from the AWSTraceHeader
+    system attribute SQS sets, else from the `traceparent` message attribute (local SQS
+    stand-ins drop the system attribute); None when neither holds a valid one."""
+    header = record.attributes.aws_trace_header
+    trace = parse_xray(header) if header else None
+    if trace is None:
+        attribute = record.message_attributes[TRACEPARENT.name]
+        value = attribute.string_value if attribute else None
+        trace = parse_traceparent(value) if value else None
+    return trace.xray_trace_id if trace is not None else None
+
+
 def record_handler(record: SQSRecord) -> Any:
     """Validate one record and apply its event once. Raising fails this record only."""
     # Plain append_keys rather than a context manager per record: this runs for every
     # record, and the handler clears the keys when the invocation ends. None values are
     # left out of log lines.
-    logger.append_keys(message_id=record.message_id, event_id=None)
+    logger.append_keys(
+        message_id=record.message_id, event_id=None, trace_id=record_trace_id(record)
+    )
     try:
         event = parse_event(record.body, require_id=True)
     except EventError as exc:
@@ -233,7 +256,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                 event=event, record_handler=record_handler, processor=processor, context=context
             )
         finally:
-            logger.remove_keys(["message_id", "event_id"])
+            logger.remove_keys(["message_id", "event_id", "trace_id"])
     else:
         # Lambda never sends an empty batch, but Powertools rejects one as a non-SQS event.
         response = {"batchItemFailures": []}

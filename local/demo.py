@@ -64,13 +64,24 @@ def format_line(source: str, line: str) -> str | None:
         if obj.get("path") in ("/healthz", "/readyz", "/metrics"):
             return None
         extra = f" id={obj['event_id']}" if "event_id" in obj else ""
+        if "event_id" in obj and "trace_id" in obj:
+            extra += f" trace_id={obj['trace_id']}"
         error = f" ({obj['error']})" if "error" in obj else ""
         return (
             f"{source:<7} | {obj.get('method')} {obj.get('path')} -> {obj.get('status')}"
             f"{extra}{error} in {obj.get('duration_ms', 0):.1f} ms"
         )
     level = str(obj.get("level", "INFO"))
-    keys = ("event_id", "event_type", "reason", "field", "detail", "receive_count", "duplicate")
+    keys = (
+        "event_id",
+        "event_type",
+        "trace_id",
+        "reason",
+        "field",
+        "detail",
+        "receive_count",
+        "duplicate",
+    )
     details = " ".join(f"{k}={obj[k]}" for k in keys if k in obj)
     cold = " [cold start]" if obj.get("cold_start") is True else ""
     prefix = "" if level == "INFO" else f"{level} "

@@ -15,6 +15,7 @@ from tests.app.helpers import app_env, drain, start_app
         "bench/naive_app.py",
         "bench/boto3_app.py",
         "bench/nometrics_app.py",
+        "bench/notrace_app.py",
         # Makes its own environment first (aiobotocore pins an older botocore).
         pytest.param("bench/aiobotocore_app.py", marks=pytest.mark.slow),
     ],
@@ -50,3 +51,17 @@ def test_the_nometrics_variant_counts_nothing(moto, queue_url, tmp_path):
         app.kill()
     assert "app_events_enqueued_total 0.0" in metrics
     assert not [line for line in metrics if line.startswith("app_http_requests_total{")]
+
+
+def test_the_notrace_variant_carries_no_trace(moto, sqs, queue_url, tmp_path):
+    env = app_env(queue_url, moto.endpoint)
+    app = start_app(env, tmp_path / "app.log", args=("bench/notrace_app.py",))
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    try:
+        event = {"id": "n-1", "type": "bench.event", "data": {}}
+        response = app.post(event, headers={"traceparent": traceparent})
+    finally:
+        app.kill()
+    assert (response.status_code, response.json()) == (202, {"id": "n-1"})
+    [message] = drain(sqs, queue_url)
+    assert list(message["MessageAttributes"]) == ["event_id"]

@@ -33,16 +33,21 @@ def svc(service: tuple) -> tuple[AppProcess, Any, str]:
 def test_happy_path_enqueues_the_event_exactly_as_sent_with_its_id(svc):
     app, sqs, url = svc
     sent = {"id": "order-1", "type": "order.created", "data": {"n": 1, "s": "héllo ✓"}}
-    response = app.post(sent, headers={"X-Request-Id": "req-123"})
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    response = app.post(sent, headers={"X-Request-Id": "req-123", "traceparent": traceparent})
     assert response.status_code == 202
-    assert response.json() == {"id": "order-1"}
+    trace_id = "1-4bf92f35-77b34da6a3ce929d0e0e4736"  # the client's trace, as X-Ray spells it
+    assert response.json() == {"id": "order-1", "trace_id": trace_id}
     assert response.headers["X-Request-Id"] == "req-123"
     [message] = drain(sqs, url)
     assert json.loads(message["Body"]) == sent
     assert message["MessageAttributes"]["event_id"]["StringValue"] == "order-1"
+    carried = message["MessageAttributes"]["traceparent"]["StringValue"]
+    assert carried.startswith("00-4bf92f3577b34da6a3ce929d0e0e4736-")
     line = app.log_line(request_id="req-123")
     assert line["status"] == 202
     assert line["event_id"] == "order-1"
+    assert line["trace_id"] == trace_id
 
 
 def test_an_event_without_id_gets_one_and_the_queue_carries_it(svc):
@@ -110,6 +115,9 @@ def test_the_largest_event_that_fits_is_accepted(svc):
     skeleton = {"id": "max-1", "type": "a.b", "data": {"pad": ""}}
     overhead = len(json.dumps(skeleton, separators=(",", ":"))) + len("event_id")
     overhead += len("String") + len("max-1")
+    # The traceparent attribute counts too (a W3C value is 55 characters); the AWSTraceHeader
+    # system attribute does not (SendMessage's API reference).
+    overhead += len("traceparent") + len("String") + 55
     fits = {**skeleton, "data": {"pad": "x" * (SQS_MAX_MESSAGE_BYTES - overhead)}}
     assert app.post(fits).status_code == 202
     too_big = {**skeleton, "data": {"pad": "x" * (SQS_MAX_MESSAGE_BYTES - overhead + 1)}}

@@ -24,6 +24,8 @@ def test_defaults():
     assert s.keepalive_timeout_seconds < 60
     assert (s.header_timeout_seconds, s.body_timeout_seconds) == (5, 4)
     assert s.max_connections == 4000
+    # Clients' sampling decisions are not used unless asked for; the app samples 5 %.
+    assert (s.trace_trust_client_sampling, s.trace_sample_percent) == (False, 5)
 
 
 def test_overrides_and_endpoint():
@@ -40,6 +42,8 @@ def test_overrides_and_endpoint():
             "BODY_TIMEOUT_SECONDS": "3",
             "KEEPALIVE_TIMEOUT_SECONDS": "59",
             "MAX_CONNECTIONS": "64",
+            "TRACE_SAMPLE_PERCENT": "100",
+            "TRACE_TRUST_CLIENT_SAMPLING": "True",
             "AWS_ENDPOINT_URL": "http://127.0.0.1:4566",
             "AWS_ENDPOINT_URL_SQS": "http://127.0.0.1:4567",
         }
@@ -48,6 +52,7 @@ def test_overrides_and_endpoint():
     assert (s.max_concurrent_sends, s.log_level) == (8, "DEBUG")
     assert (s.header_timeout_seconds, s.body_timeout_seconds) == (2.5, 3)
     assert (s.keepalive_timeout_seconds, s.max_connections) == (59, 64)
+    assert (s.trace_sample_percent, s.trace_trust_client_sampling) == (100, True)
     assert s.sqs_endpoint_url == "http://127.0.0.1:4567"  # the service-specific one wins
 
 
@@ -83,6 +88,20 @@ def test_overrides_and_endpoint():
             ["KEEPALIVE_TIMEOUT_SECONDS='60' is invalid: allowed a number of seconds 1-59"],
         ),
         ({"MAX_CONNECTIONS": "8"}, ["MAX_CONNECTIONS='8' is invalid: allowed an integer 16-"]),
+        ({"TRACE_SAMPLE_PERCENT": "101"}, ["TRACE_SAMPLE_PERCENT='101' is invalid: allowed"]),
+        ({"TRACE_SAMPLE_PERCENT": "-1"}, ["TRACE_SAMPLE_PERCENT='-1' is invalid"]),
+        (
+            {"TRACE_TRUST_CLIENT_SAMPLING": "yes"},
+            ["TRACE_TRUST_CLIENT_SAMPLING='yes' is invalid: allowed true or false"],
+        ),
+        (
+            # A public app (AUTH_ISSUER set) must not let clients force sampling.
+            {"TRACE_TRUST_CLIENT_SAMPLING": "true", "AUTH_ISSUER": "https://issuer.example"},
+            [
+                "AUTH_ISSUER is set, but this app version does not support it yet",
+                "TRACE_TRUST_CLIENT_SAMPLING=true is not allowed on a public app",
+            ],
+        ),
         (
             {"SHUTDOWN_DELAY_SECONDS": "10", "REQUEST_TIMEOUT_SECONDS": "10"},
             [

@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import hashlib
 import ipaddress
 import json
-import os
 import re
 import ssl
 import threading
@@ -30,7 +28,6 @@ from unittest import mock
 import aiohttp
 import boto3.session
 import pytest
-from aiohttp import web
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest, AWSResponse
 from botocore.config import Config
@@ -43,11 +40,20 @@ from cryptography.x509.oid import NameOID
 
 from app import sqs
 from app.batcher import _retryable
-from app.settings import Settings
 from local.servers import MotoServer, free_port, read_all_messages
+from tests.app.sqs_wire import (
+    ACCOUNT_QUEUE,
+    KEY,
+    SECRET,
+    RawBody,
+    accepted,
+    boto3_request,
+    run,
+    serve,
+    settings,
+    sqs_like,
+)
 
-ACCOUNT_QUEUE = "123456789012/events"
-KEY, SECRET = "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 FROZEN_NOW = datetime.datetime(2026, 11, 29, 12, 0, 0, tzinfo=datetime.UTC)
 
 ENTRIES: list[dict[str, Any]] = [
@@ -61,7 +67,21 @@ ENTRIES: list[dict[str, Any]] = [
             },
             ensure_ascii=False,
         ),
-        "MessageAttributes": {"event_id": {"DataType": "String", "StringValue": "a-1"}},
+        "MessageAttributes": {
+            "event_id": {"DataType": "String", "StringValue": "a-1"},
+            "traceparent": {
+                "DataType": "String",
+                "StringValue": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            },
+        },
+        # The trace header Lambda's SQS integration reads (app.tracing, contract.trace).
+        "MessageSystemAttributes": {
+            "AWSTraceHeader": {
+                "DataType": "String",
+                "StringValue": "Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent=00f067aa0ba902b7;"
+                "Sampled=1",
+            }
+        },
     },
     {
         "Id": "1",
@@ -69,33 +89,6 @@ ENTRIES: list[dict[str, Any]] = [
         "MessageAttributes": {"event_id": {"DataType": "String", "StringValue": "b-\u00fc"}},
     },
 ]
-
-
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    """Only the AWS settings a test sets: none of this machine's (it sets AWS_CA_BUNDLE)."""
-    for name in list(os.environ):
-        if name.startswith("AWS_") or name.lower() in ("http_proxy", "https_proxy", "no_proxy"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-    return monkeypatch
-
-
-def settings(region: str, queue_url: str) -> Settings:
-    return Settings.from_env({"QUEUE_URL": queue_url, "AWS_REGION": region})
-
-
-def run(make: Callable[[], Awaitable[Any]]) -> Any:
-    # Not asyncio.run: it leaves the main thread with no current loop, which the Pulumi mock
-    # tests (run later in the same process) rely on.
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(make())
-    finally:
-        loop.close()
 
 
 async def with_sender(
@@ -116,30 +109,6 @@ async def with_sender(
 
 def header_text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def boto3_request(region: str, queue_url: str) -> AWSRequest:
-    """The request boto3 itself sends for send_message_batch(ENTRIES), captured unsent."""
-    client = boto3.session.Session(region_name=region).client(
-        "sqs", config=Config(retries={"total_max_attempts": 1})
-    )
-    seen: list[Any] = []
-
-    def capture(request: Any, **_: Any) -> AWSResponse:
-        seen.append(request)
-        return AWSResponse(request.url, 200, {}, RawBody(b"{}"))
-
-    client.meta.events.register("before-send.sqs.SendMessageBatch", capture)
-    client.send_message_batch(QueueUrl=queue_url, Entries=ENTRIES)
-    return seen[0]
-
-
-class RawBody:
-    def __init__(self, content: bytes) -> None:
-        self.content = content
-
-    def stream(self, **_: Any) -> Any:
-        yield self.content
 
 
 # Extra headers boto3 adds that are not signed and carry no meaning for SQS.
@@ -165,7 +134,7 @@ def test_the_request_is_the_one_boto3_sends(aws_env, env, region):
         aws_env.setenv(name, value)
     queue_url = f"https://sqs.{region}.amazonaws.com/{ACCOUNT_QUEUE}"
     with mock.patch("botocore.auth.get_current_datetime", return_value=FROZEN_NOW):
-        theirs = boto3_request(region, queue_url)
+        theirs = boto3_request(region, queue_url, ENTRIES)
 
         async def build(sender: sqs.BatchSender) -> AWSRequest:
             return sender.request(ENTRIES, await sender.credentials())
@@ -179,44 +148,6 @@ def test_the_request_is_the_one_boto3_sends(aws_env, env, region):
     assert set(their_headers) - set(our_headers) <= BOTO3_ONLY
     assert our_headers == {k: v for k, v in their_headers.items() if k not in BOTO3_ONLY}
     assert our_headers["authorization"].startswith(f"AWS4-HMAC-SHA256 Credential={KEY}/")
-
-
-SEEN = web.AppKey("seen", list)
-
-
-async def serve(
-    handler: Any, ssl_context: ssl.SSLContext | None = None
-) -> tuple[web.AppRunner, int, list[Any]]:
-    """A loopback server for POST /; returns its runner, port and the requests it saw."""
-    app = web.Application()
-    app[SEEN] = []
-    app.router.add_post("/", handler)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port, ssl_context=ssl_context).start()
-    return runner, port, app[SEEN]
-
-
-def accepted(entries: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "Successful": [
-            {
-                "Id": e["Id"],
-                "MessageId": f"m-{e['Id']}",
-                "MD5OfMessageBody": hashlib.md5(e["MessageBody"].encode()).hexdigest(),
-            }
-            for e in entries
-        ]
-    }
-
-
-async def sqs_like(request: web.Request) -> web.Response:
-    request.app[SEEN].append(
-        (request.method, request.path_qs, dict(request.headers), await request.read())
-    )
-    entries = json.loads(await request.read())["Entries"]
-    return web.json_response(accepted(entries), content_type="application/x-amz-json-1.0")
 
 
 AUTHORIZATION = re.compile(

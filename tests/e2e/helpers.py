@@ -8,14 +8,16 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import requests
 
 from local.servers import read_all_messages
-from local.stack import LoopbackStack
+from local.stack import LocalSettings, LoopbackStack
 
 
 def event(event_id: str | None = None, kind: str = "e2e.load") -> dict[str, Any]:
@@ -132,3 +134,37 @@ def inject_poison(stack: LoopbackStack) -> dict[str, str]:
             MessageAttributes={"event_id": {"DataType": "String", "StringValue": event_id}},
         )
     return poison
+
+
+def redrive(sqs: Any, dlq_url: str, url: str) -> int:
+    """Move every message from the DLQ back to its source queue, body and message attributes
+    kept, as SQS's dead-letter queue redrive (StartMessageMoveTask) does; neither local server
+    has that action. Returns how many were moved."""
+    moved = 0
+    for message in read_all_messages(sqs, dlq_url):
+        attributes = {
+            name: {"DataType": value["DataType"], "StringValue": value["StringValue"]}
+            for name, value in message.get("MessageAttributes", {}).items()
+        }
+        sqs.send_message(QueueUrl=url, MessageBody=message["Body"], MessageAttributes=attributes)
+        sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
+        moved += 1
+    return moved
+
+
+def start_faulty_stack(
+    start_stack: Callable[..., LoopbackStack],
+    settings: LocalSettings,
+    fault_dir: Path,
+    **faults: str,
+) -> LoopbackStack:
+    """A stack on fauxqs and dynalite whose handler is tests/e2e/faulty_handler.py, with these
+    `FAULT_*` settings and its marker files in `fault_dir` (made here)."""
+    fault_dir.mkdir()
+    return start_stack(
+        settings,
+        sqs_backend="fauxqs",
+        dynamodb_backend="dynalite",
+        handler="tests.e2e.faulty_handler.handler",
+        function_env={"FAULT_DIR": str(fault_dir), **faults},
+    )

@@ -127,11 +127,26 @@ def test_demo_shows_an_event_handled_and_stops_everything(
     response = requests.post(
         f"{curl.group(1)}/events",
         json={"id": event_id, "type": "demo.hello", "data": {"n": 1}},
+        headers={"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
         timeout=10,
     )
     assert response.status_code == 202
-    demo.wait_for(rf"handler \| event applied event_id={event_id} event_type=demo\.hello", 30)
-    demo.wait_for(rf"app +\| POST /events -> 202 id={event_id}", 5)
+    trace_id = "1-4bf92f35-77b34da6a3ce929d0e0e4736"
+    assert response.json()["trace_id"] == trace_id
+    # Each accepted event's trace id, on the app's line and on the handler's.
+    demo.wait_for(
+        rf"handler \| event applied event_id={event_id} event_type=demo\.hello "
+        rf"trace_id={trace_id}",
+        30,
+    )
+    demo.wait_for(rf"app +\| POST /events -> 202 id={event_id} trace_id={trace_id} in ", 5)
+    # Without a trace header, a new trace: the line shows the one the 202 named.
+    fresh = requests.post(
+        f"{curl.group(1)}/events", json={"type": "demo.hello", "data": {"n": 2}}, timeout=10
+    ).json()
+    demo.wait_for(
+        rf"handler \| event applied event_id={fresh['id']} .*trace_id={fresh['trace_id']}", 30
+    )
 
     children = demo.children = descendants(demo.proc.pid)
     # The app, moto's DynamoDB process and one function process per poller that got work.

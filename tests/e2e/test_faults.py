@@ -29,6 +29,7 @@ from tests.e2e.helpers import (
     inject_poison,
     read_all,
     report,
+    start_faulty_stack,
 )
 from tests.wait import wait_until
 
@@ -108,17 +109,12 @@ def test_handler_fails_transiently_and_crashes_once(
 ) -> None:
     percent = 20
     fault_dir = tmp_path / "faults"
-    fault_dir.mkdir()
-    stack: LoopbackStack = start_stack(
+    stack = start_faulty_stack(
+        start_stack,
         fast_settings,
-        sqs_backend="fauxqs",
-        dynamodb_backend="dynalite",
-        handler="tests.e2e.faulty_handler.handler",
-        function_env={
-            "FAULT_DIR": str(fault_dir),
-            "FAULT_FAIL_PERCENT": str(percent),
-            "FAULT_CRASH_ONCE": "1",
-        },
+        fault_dir,
+        FAULT_FAIL_PERCENT=str(percent),
+        FAULT_CRASH_ONCE="1",
     )
     poison = inject_poison(stack)
     bodies = [event() for _ in range(300)]

@@ -8,7 +8,7 @@ import itertools
 import uuid
 from typing import Any
 
-from contract import EVENT_ID, Event
+from contract import EVENT_ID, TRACEPARENT, Event
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:events"
 _sent = itertools.count(1_700_000_000_000)
@@ -24,7 +24,11 @@ def record(
     event_id: str | None = None,
     message_id: str | None = None,
     receive_count: int = 1,
+    aws_trace_header: str | None = None,
+    traceparent: str | None = None,
 ) -> dict[str, Any]:
+    """One record; `aws_trace_header` where SQS puts the AWSTraceHeader system attribute
+    (among the record's `attributes`), `traceparent` as a message attribute."""
     sent = next(_sent)
     rec: dict[str, Any] = {
         "messageId": message_id or str(uuid.uuid4()),
@@ -42,13 +46,16 @@ def record(
         "eventSourceARN": QUEUE_ARN,
         "awsRegion": "us-east-1",
     }
-    if event_id is not None:
-        rec["messageAttributes"][EVENT_ID.name] = {
-            "stringValue": event_id,
-            "stringListValues": [],
-            "binaryListValues": [],
-            "dataType": "String",
-        }
+    if aws_trace_header is not None:
+        rec["attributes"]["AWSTraceHeader"] = aws_trace_header
+    for name, value in ((EVENT_ID.name, event_id), (TRACEPARENT.name, traceparent)):
+        if value is not None:
+            rec["messageAttributes"][name] = {
+                "stringValue": value,
+                "stringListValues": [],
+                "binaryListValues": [],
+                "dataType": "String",
+            }
     return rec
 
 
