@@ -152,6 +152,7 @@ BODY_TIMEOUT: Final = web.AppKey("body_timeout", float)
 METRICS: Final = web.AppKey("metrics", Metrics)
 READINESS: Final = web.AppKey("readiness", Readiness)
 AUTHENTICATOR: Final = web.AppKey("authenticator", Authenticator)
+OPENAPI: Final = web.AppKey("openapi", dict[str, Any])
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
@@ -298,8 +299,8 @@ async def readyz(request: web.Request) -> web.Response:
     return _json(200, {"status": "ready"}) if ok else _json(503, {"status": why})
 
 
-async def openapi_json(_: web.Request) -> web.Response:
-    return _json(200, openapi.document())
+async def openapi_json(request: web.Request) -> web.Response:
+    return _json(200, request.app[OPENAPI])
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -391,6 +392,7 @@ def create_app(
     app[BODY_TIMEOUT] = body_timeout
     app[METRICS] = metrics_
     app[READINESS] = readiness
+    app[OPENAPI] = openapi.document(bearer=authenticator is not None, metrics=serve_metrics)
     app.router.add_post("/events", post_event)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -51,6 +51,7 @@ class Issuer:
         self.keys: dict[str, PrivateKey] = {"rsa-1": new_rsa_key(), "ec-1": new_ec_key()}
         self.published: list[str] = list(self.keys)
         self.delay = 0.0
+        self.discovery: dict[str, Any] = {}  # overrides of the discovery document's fields
         self.jwks_fetches: list[float] = []  # time.monotonic() of each JWKS request received
         self.in_progress = threading.Event()  # set while a JWKS request is being answered
         issuer = self
@@ -59,6 +60,7 @@ class Issuer:
             def do_GET(self) -> None:
                 if self.path == "/.well-known/openid-configuration":
                     body = {"issuer": issuer.url, "jwks_uri": f"{issuer.url}/jwks"}
+                    body.update(issuer.discovery)
                 elif self.path == "/jwks":
                     issuer.jwks_fetches.append(time.monotonic())
                     issuer.in_progress.set()
@@ -78,7 +80,7 @@ class Issuer:
                 except OSError:
                     pass  # the app gave up waiting (its fetch timeout)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -5,6 +5,7 @@ at a bounded rate; /metrics moves to METRICS_PORT."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import threading
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 import requests
 
+from app.auth import Authenticator, AuthError
 from local.servers import MotoServer, create_queues, free_port
 from tests.app.helpers import AppProcess, app_env, drain, start_app
 from tests.app.issuer import AUDIENCE, SCOPE, Issuer, new_rsa_key
@@ -250,6 +252,15 @@ def test_a_slow_issuer_does_not_block_the_event_loop(service, issuer):
     assert len(drain(service.sqs, service.queue_url)) == 1
 
 
+def test_the_openapi_document_says_what_this_process_serves(service):
+    doc = service.app.get("/openapi.json").json()
+    post = doc["paths"]["/events"]["post"]
+    assert post["security"] == [{"bearerAuth": []}]
+    assert {"401", "403"} <= set(post["responses"])
+    assert doc["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    assert "/metrics" not in doc["paths"]
+
+
 def test_metrics_are_served_on_their_own_port_only(service):
     assert service.app.get("/metrics").status_code == 404
     response = requests.get(f"{service.metrics_url}/metrics", timeout=10)
@@ -295,3 +306,82 @@ def test_an_event_at_the_size_limit_with_its_producer(service, issuer):
     assert "262145 bytes" in response.json()["error"]
     [message] = drain(service.sqs, service.queue_url)
     assert len(message["Body"]) == 262_144 - attributes
+
+
+def verifier(issuer: Issuer, **options: float) -> Authenticator:
+    return Authenticator(
+        issuer.url, AUDIENCE, None, refresh_seconds=options.get("refresh_seconds", 60), **options
+    )
+
+
+def test_a_reused_token_is_still_refused_once_expired(issuer):
+    # Just inside the 30 s leeway now, outside it a second later: the cached verification
+    # must not outlive the token.
+    token = issuer.mint(exp=int(time.time()) - 29)
+
+    async def run() -> None:
+        auth = verifier(issuer)
+        await auth.start()
+        try:
+            assert (await auth.authenticate([f"Bearer {token}"])).sub == "producer-1"
+            await asyncio.sleep(1.1)
+            with pytest.raises(AuthError, match="the token has expired"):
+                await auth.authenticate([f"Bearer {token}"])
+        finally:
+            await auth.close()
+
+    asyncio.run(run())
+
+
+def test_a_withdrawn_key_stops_verifying_at_the_periodic_refresh(issuer):
+    token = issuer.mint("ec-1")
+    published = list(issuer.published)
+
+    async def run() -> None:
+        auth = verifier(issuer, max_age_seconds=0.3)
+        await auth.start()
+        try:
+            assert (await auth.authenticate([f"Bearer {token}"])).sub == "producer-1"
+            before = len(issuer.jwks_fetches)
+            issuer.published = [k for k in published if k != "ec-1"]
+            await asyncio.sleep(0.8)
+            assert len(issuer.jwks_fetches) > before  # refreshed without any request
+            # The cached verification goes with the key; no refresh is allowed for a minute.
+            with pytest.raises(AuthError, match="kid is not one of the issuer's keys"):
+                await auth.authenticate([f"Bearer {token}"])
+        finally:
+            await auth.close()
+            issuer.published = published
+
+    asyncio.run(run())
+
+
+@pytest.mark.parametrize(
+    ("discovery", "why"),
+    [
+        # OIDC Discovery 4.3: a document naming another issuer is not this issuer's.
+        ({"issuer": "https://other.example"}, "its issuer is not"),
+        # Keys over plain http from a host that is not loopback could be swapped in transit.
+        ({"jwks_uri": "http://keys.example/jwks"}, "jwks_uri 'http://keys.example/jwks' is not"),
+        ({"jwks_uri": None}, "jwks_uri None is not an https URL"),
+    ],
+)
+def test_a_discovery_document_that_does_not_hold_is_not_used(issuer, discovery, why, caplog):
+    token = issuer.mint()
+
+    async def run() -> None:
+        issuer.discovery = discovery
+        auth = verifier(issuer)
+        await auth.start()
+        try:
+            with pytest.raises(AuthError, match="signing keys could not be fetched"):
+                await auth.authenticate([f"Bearer {token}"])
+            assert auth.not_ready() == f"signing keys not fetched yet from {issuer.url}"
+        finally:
+            await auth.close()
+            issuer.discovery = {}
+
+    with caplog.at_level("WARNING", logger="app.auth"):
+        asyncio.run(run())
+    errors = [getattr(r, "error", "") for r in caplog.records if r.name == "app.auth"]
+    assert any(why in e for e in errors), errors
