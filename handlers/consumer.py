@@ -28,7 +28,7 @@ from aws_lambda_powertools.utilities.batch import (
     process_partial_response,
 )
 
-from contract import EVENT_ID, Event, EventError, parse_event
+from contract import EVENT_ID, PRODUCER, Event, EventError, parse_event
 from handlers import events
 
 if TYPE_CHECKING:
@@ -155,8 +155,14 @@ def record_handler(record: SQSRecord) -> Any:
     """Validate one record and apply its event once. Raising fails this record only."""
     # Plain append_keys rather than a context manager per record: this runs for every
     # record, and the handler clears the keys when the invocation ends. None values are
-    # left out of log lines.
-    logger.append_keys(message_id=record.message_id, event_id=None)
+    # left out of log lines. `producer` is who sent it (the app's verified token's sub), so
+    # every line about the record, a poison one's too, says whose event it was.
+    producer = record.message_attributes[PRODUCER.name]
+    logger.append_keys(
+        message_id=record.message_id,
+        event_id=None,
+        producer=producer.string_value if producer else None,
+    )
     try:
         event = parse_event(record.body, require_id=True)
     except EventError as exc:
@@ -233,7 +239,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                 event=event, record_handler=record_handler, processor=processor, context=context
             )
         finally:
-            logger.remove_keys(["message_id", "event_id"])
+            logger.remove_keys(["message_id", "event_id", "producer"])
     else:
         # Lambda never sends an empty batch, but Powertools rejects one as a non-SQS event.
         response = {"batchItemFailures": []}
