@@ -5,6 +5,8 @@ One run, one server, so the figures are comparable as ratios:
 2. variants of the app at 1, 16 and 64 concurrent clients, driven by wrk (C, event-driven;
    its CPU use is printed so it can be seen not to be the bottleneck), chosen with --variants:
    `app` (`python -m app`: coalescing into SendMessageBatch, sent by app.sqs.BatchSender),
+   `auth` (the same with bearer tokens required: AUTH_ISSUER at a local OIDC issuer,
+   local/oidc_issuer.py, and each wrk connection reusing one RS256 token, as a producer does),
    `aiobotocore` (bench/aiobotocore_app.py: the same app sending its batches through
    aiobotocore, in its own environment, see below), `nometrics` (bench/nometrics_app.py: the
    same app with its metric updates turned into no-ops), `boto3` (bench/boto3_app.py: the
@@ -17,7 +19,7 @@ threads), fauxqs and wrk, and a loss check: every id that got a 202 must be
 in the queue.
 
     .venv/bin/python bench/app_throughput.py [--duration 10] [--clients 1,16,64] [--repeat 1]
-        [--variants app,aiobotocore,nometrics,boto3,naive]
+        [--variants app,auth,aiobotocore,nometrics,boto3,naive]
 
 Installs what it needs when missing: wrk (Debian package), and Node 22 and fauxqs from npm
 through scripts/need-e2e (local/npm/, pinned by its lock file). fauxqs is started on 127.0.0.1 only.
@@ -51,10 +53,12 @@ from botocore.config import Config  # noqa: E402
 
 from bench import aiobotocore_app  # noqa: E402
 from local.fauxqs import FauxqsServer  # noqa: E402
+from local.oidc_issuer import AUDIENCE, SCOPE, Issuer  # noqa: E402
 from local.servers import LOCAL_ENV, free_port, local_client  # noqa: E402
 
 VARIANTS = {
     "app": ["-m", "app"],
+    "auth": ["-m", "app"],
     "aiobotocore": ["bench/aiobotocore_app.py"],
     "nometrics": ["bench/nometrics_app.py"],
     "boto3": ["bench/boto3_app.py"],
@@ -195,9 +199,21 @@ def start_variant(
     return proc, base
 
 
-def run(kind: str, clients: int, duration: int, fauxqs: FauxqsServer, sqs: Any) -> dict[str, Any]:
+def run(
+    kind: str, clients: int, duration: int, fauxqs: FauxqsServer, sqs: Any, issuer: Issuer | None
+) -> dict[str, Any]:
     url = new_queue(sqs, f"{kind}{clients}")
-    proc, base = start_variant(kind, fauxqs.endpoint, url)
+    settings: dict[str, str] = {}
+    token = ""
+    if kind == "auth":
+        assert issuer is not None
+        settings = {
+            "AUTH_ISSUER": issuer.url,
+            "AUTH_AUDIENCE": AUDIENCE,
+            "AUTH_REQUIRED_SCOPE": SCOPE,
+        }
+        token = issuer.mint(exp=int(time.time()) + 3600)
+    proc, base = start_variant(kind, fauxqs.endpoint, url, **settings)
     with tempfile.TemporaryDirectory() as tmp:
         prefix = f"{tmp}/ids-"
         before = scrape(base)
@@ -208,7 +224,7 @@ def run(kind: str, clients: int, duration: int, fauxqs: FauxqsServer, sqs: Any) 
             [
                 *("wrk", "-t", str(min(2, clients)), "-c", str(clients), "-d", f"{duration}s"),
                 *("--latency", "-s", str(ROOT / "bench" / "wrk_post.lua"), base, "--"),
-                *(prefix, str(PAD)),
+                *(prefix, str(PAD), token),
             ],
             capture_output=True,
             text=True,
@@ -256,6 +272,36 @@ def run(kind: str, clients: int, duration: int, fauxqs: FauxqsServer, sqs: Any) 
     }
 
 
+def auth_cost(issuer: Issuer, n: int = 400) -> dict[str, float]:
+    """Microseconds per Authenticator.authenticate in this process: a reused token (the cache)
+    and fresh tokens (full verification) for each key type."""
+    import asyncio
+
+    from app.auth import Authenticator
+
+    async def measure() -> dict[str, float]:
+        auth = Authenticator(issuer.url, AUDIENCE, SCOPE, refresh_seconds=30)
+        await auth.start()
+        try:
+            reused = [f"Bearer {issuer.mint()}"]
+            await auth.authenticate(reused)
+            started = time.perf_counter()
+            for _ in range(n * 10):
+                await auth.authenticate(reused)
+            costs = {"reused token": (time.perf_counter() - started) / (n * 10)}
+            for kid, alg in (("rsa-1", "RS256"), ("ec-1", "ES256")):
+                fresh = [[f"Bearer {issuer.mint(kid, jti=str(i))}"] for i in range(n)]
+                started = time.perf_counter()
+                for header in fresh:
+                    await auth.authenticate(header)
+                costs[f"fresh {alg} token"] = (time.perf_counter() - started) / n
+            return {k: v * 1e6 for k, v in costs.items()}
+        finally:
+            await auth.close()
+
+    return asyncio.run(measure())
+
+
 # (numerator, denominator, what the ratio shows) at the highest concurrency, when both ran.
 RATIOS = [
     ("app", "naive", "batching and the sender together"),
@@ -263,6 +309,7 @@ RATIOS = [
     ("app", "boto3", "the sender on the event loop vs boto3 on threads"),
     ("app", "aiobotocore", "the hand-written sender vs aiobotocore"),
     ("app", "nometrics", "with metrics vs without"),
+    ("auth", "app", "bearer tokens required vs not"),
 ]
 
 
@@ -289,6 +336,7 @@ def main() -> None:
     ensure_tools()
     if "aiobotocore" in variants:
         aiobotocore_app.environment_python()  # made before any timing starts
+    issuer = Issuer().start() if "auth" in variants else None
     fauxqs = FauxqsServer().start()
     try:
         sqs = sqs_client(fauxqs.endpoint)
@@ -303,7 +351,7 @@ def main() -> None:
         # comparison fair when other work on the machine comes and goes during the run; the
         # order rotates from round to round, so no variant always runs first or after another.
         rows = [
-            run(kind, c, args.duration, fauxqs, sqs)
+            run(kind, c, args.duration, fauxqs, sqs, issuer)
             for c in clients
             for n in range(args.repeat)
             for kind in variants[n % len(variants) :] + variants[: n % len(variants)]
@@ -348,6 +396,14 @@ def main() -> None:
     if ("app", "aiobotocore") in medians:
         name = f"app/aiobotocore at {top} clients >= 1.3 (else the app should use aiobotocore)"
         goals.append((name, medians["app", "aiobotocore"], 1.3))
+    if ("auth", "app") in medians:
+        goals.append((f"auth/app at {top} clients >= 0.8", medians["auth", "app"], 0.8))
+    if issuer is not None:
+        costs = auth_cost(issuer)
+        print(
+            "bearer token check, per request: "
+            + ", ".join(f"{name} {us:.1f} us" for name, us in costs.items())
+        )
     print("goals:")
     for name, value, target in goals:
         print(f"  {name}: {value:.2f} -> {'met' if value >= target else 'MISSED'}")
@@ -365,6 +421,8 @@ def main() -> None:
     lost = sum(r["lost"] for r in rows)
     verdict = "met" if not lost else "MISSED"
     print(f"  nothing lost (every 202'd id in the queue): {lost} lost -> {verdict}")
+    if issuer is not None:
+        issuer.stop()
 
 
 if __name__ == "__main__":

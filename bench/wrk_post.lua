@@ -1,6 +1,7 @@
 -- wrk script: POST unique events to /events; record the id of every 202.
 -- Each wrk thread appends the ids it got a 202 for to "<prefix><thread number>", one per line,
--- so the benchmark can check that every acknowledged event is in the queue.
+-- so the benchmark can check that every acknowledged event is in the queue. A third argument,
+-- when not empty, is a bearer token every request carries (a producer reuses its token).
 local counter = 0
 local threads = {}
 
@@ -20,6 +21,9 @@ function init(args)
   out:setvbuf("line")
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
+  if args[3] and args[3] ~= "" then
+    wrk.headers["Authorization"] = "Bearer " .. args[3]
+  end
 end
 
 function request()

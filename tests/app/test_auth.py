@@ -19,9 +19,9 @@ import pytest
 import requests
 
 from app.auth import Authenticator, AuthError
+from local.oidc_issuer import AUDIENCE, SCOPE, Issuer, new_rsa_key
 from local.servers import MotoServer, create_queues, free_port
 from tests.app.helpers import AppProcess, app_env, drain, start_app
-from tests.app.issuer import AUDIENCE, SCOPE, Issuer, new_rsa_key
 
 REFRESH_SECONDS = 1.0
 EVENT = {"type": "order.created", "data": {"n": 1}}

@@ -1,6 +1,11 @@
-"""A local OpenID Connect issuer on 127.0.0.1 for the app's bearer-token tests: discovery
-document and JWKS over plain http (the app allows http for a loopback issuer only), keys that
-can be rotated or withdrawn, a delay to make it slow, and a count of the JWKS fetches."""
+"""A local OpenID Connect issuer on 127.0.0.1 for the app's bearer tokens (tests/app/
+test_auth.py, bench/app_throughput.py): discovery document and JWKS over plain http (the app
+allows http for a loopback issuer only), tokens it mints (and forgeries), keys that can be
+rotated or withdrawn, a delay to make it slow, and a count of the JWKS fetches.
+
+    issuer = Issuer().start()   # AUTH_ISSUER=issuer.url AUTH_AUDIENCE=AUDIENCE
+    token = issuer.mint(sub="billing-service")
+"""
 
 from __future__ import annotations
 
