@@ -336,7 +336,7 @@ class Authenticator:
             raise KeyFetchError(f"{url}: over {MAX_DOCUMENT_BYTES} bytes")
         try:
             return json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise KeyFetchError(f"{url}: not JSON") from None
 
 
