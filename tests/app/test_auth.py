@@ -21,7 +21,7 @@ import requests
 from app.auth import Authenticator, AuthError
 from local.oidc_issuer import AUDIENCE, SCOPE, Issuer, new_rsa_key
 from local.servers import MotoServer, create_queues, free_port
-from tests.app.helpers import AppProcess, app_env, drain, start_app
+from tests.app.helpers import AppProcess, app_env, drain, run, start_app
 
 REFRESH_SECONDS = 1.0
 EVENT = {"type": "order.created", "data": {"n": 1}}
@@ -319,7 +319,7 @@ def test_a_reused_token_is_still_refused_once_expired(issuer):
     # must not outlive the token.
     token = issuer.mint(exp=int(time.time()) - 29)
 
-    async def run() -> None:
+    async def scenario() -> None:
         auth = verifier(issuer)
         await auth.start()
         try:
@@ -330,14 +330,14 @@ def test_a_reused_token_is_still_refused_once_expired(issuer):
         finally:
             await auth.close()
 
-    asyncio.run(run())
+    run(scenario())
 
 
 def test_a_withdrawn_key_stops_verifying_at_the_periodic_refresh(issuer):
     token = issuer.mint("ec-1")
     published = list(issuer.published)
 
-    async def run() -> None:
+    async def scenario() -> None:
         auth = verifier(issuer, max_age_seconds=0.3)
         await auth.start()
         try:
@@ -353,7 +353,7 @@ def test_a_withdrawn_key_stops_verifying_at_the_periodic_refresh(issuer):
             await auth.close()
             issuer.published = published
 
-    asyncio.run(run())
+    run(scenario())
 
 
 @pytest.mark.parametrize(
@@ -369,7 +369,7 @@ def test_a_withdrawn_key_stops_verifying_at_the_periodic_refresh(issuer):
 def test_a_discovery_document_that_does_not_hold_is_not_used(issuer, discovery, why, caplog):
     token = issuer.mint()
 
-    async def run() -> None:
+    async def scenario() -> None:
         issuer.discovery = discovery
         auth = verifier(issuer)
         await auth.start()
@@ -382,6 +382,6 @@ def test_a_discovery_document_that_does_not_hold_is_not_used(issuer, discovery, 
             issuer.discovery = {}
 
     with caplog.at_level("WARNING", logger="app.auth"):
-        asyncio.run(run())
+        run(scenario())
     errors = [getattr(r, "error", "") for r in caplog.records if r.name == "app.auth"]
     assert any(why in e for e in errors), errors
