@@ -26,6 +26,7 @@ import uvloop
 from aiohttp import web
 
 from app import logs, sqs
+from app.auth import Authenticator
 from app.batcher import Batcher
 from app.connections import ConnectionGuard, ServerLog
 from app.metrics import Metrics
@@ -36,7 +37,7 @@ from app.settings import (
     SettingsError,
 )
 from app.tracing import TracePolicy
-from app.web import Readiness, create_app
+from app.web import Readiness, create_app, create_metrics_app
 from contract import MAX_MESSAGE_BYTES
 
 log = logging.getLogger("app")
@@ -89,7 +90,11 @@ async def serve(
         max_pending=settings.max_pending_events,
     )
     batcher.start()
-    readiness = Readiness(lambda: sqs.probe(client, settings.queue_url))
+    authenticator = await start_authenticator(settings)
+    readiness = Readiness(
+        lambda: sqs.probe(client, settings.queue_url),
+        authenticator.not_ready if authenticator is not None else None,
+    )
     app = create_app(
         batcher,
         metrics,
@@ -98,6 +103,8 @@ async def serve(
         settings.body_timeout_seconds,
         trace_policy
         or TracePolicy(settings.trace_trust_client_sampling, settings.trace_sample_percent),
+        authenticator,
+        serve_metrics=settings.metrics_port is None,
     )
     runner = web.AppRunner(
         app,
@@ -107,7 +114,7 @@ async def serve(
         # request in progress; this only bounds closing what is left (idle connections).
         shutdown_timeout=IDLE_CONNECTIONS_GRACE_SECONDS,
         keepalive_timeout=settings.keepalive_timeout_seconds,
-        # After an answer sent before the body was read (408, 413, 415, 503 busy), aiohttp
+        # After an answer sent before the body was read (401, 403, 408, 413, 415, 503), aiohttp
         # reads and drops the rest so the client sees the answer, not a reset: this long.
         lingering_time=settings.body_timeout_seconds,
         logger=ServerLog(metrics),  # a client's malformed request is INFO, not an ERROR
@@ -125,6 +132,7 @@ async def serve(
     # aiohttp's low-level server is the protocol factory (as its TCPSite uses it), inside the
     # guard; the listener is ours to close.
     listener = await loop.create_server(guard.protocol, settings.host, settings.port, backlog=1024)
+    metrics_runner = await serve_metrics(settings, metrics)
 
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -148,6 +156,10 @@ async def serve(
         log.warning("requests still in progress", extra={"count": readiness.in_progress})
     guard.stop()
     await runner.cleanup()  # close the remaining, idle, connections
+    if metrics_runner is not None:
+        await metrics_runner.cleanup()
+    if authenticator is not None:
+        await authenticator.close()
     await batcher.close()
     await sender.close()
     log.info(
@@ -158,6 +170,32 @@ async def serve(
         },
     )
     flusher.cancel()
+
+
+async def start_authenticator(settings: Settings) -> Authenticator | None:
+    """The bearer-token verifier when AUTH_ISSUER and AUTH_AUDIENCE are set, its first key
+    fetch started; None without authentication."""
+    if settings.auth_issuer is None or settings.auth_audience is None:
+        return None
+    authenticator = Authenticator(
+        settings.auth_issuer,
+        settings.auth_audience,
+        settings.auth_required_scope,
+        refresh_seconds=settings.auth_jwks_refresh_seconds,
+    )
+    await authenticator.start()
+    return authenticator
+
+
+async def serve_metrics(settings: Settings, metrics: Metrics) -> web.AppRunner | None:
+    """/metrics on METRICS_PORT, its own listener, when set (else PORT serves it)."""
+    if settings.metrics_port is None:
+        return None
+    runner = web.AppRunner(create_metrics_app(metrics), access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, settings.host, settings.metrics_port).start()
+    log.info("metrics listening", extra={"host": settings.host, "port": settings.metrics_port})
+    return runner
 
 
 def allow_open_files(needed: int) -> None:

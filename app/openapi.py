@@ -27,7 +27,31 @@ def _error(description: str, *, retry_after: bool = False) -> dict[str, Any]:
     return response
 
 
-def document() -> dict[str, Any]:
+def document(*, bearer: bool = False, metrics: bool = True) -> dict[str, Any]:
+    """The document of the API as this process serves it: with `bearer`, POST /events needs a
+    bearer token (401/403); without `metrics`, /metrics is on its own port, not in this API."""
+    doc = _document()
+    if bearer:
+        post = doc["paths"]["/events"]["post"]
+        post["security"] = [{"bearerAuth": []}]
+        post["responses"]["401"] = _error(
+            "No bearer token, or one that is malformed, expired, not yet valid, for another "
+            "audience or issuer, or not signed by one of the issuer's keys; "
+            "`WWW-Authenticate: Bearer` says which (RFC 6750). Nothing was enqueued."
+        )
+        post["responses"]["403"] = _error(
+            "A valid token without the required scope (`WWW-Authenticate: Bearer "
+            'error="insufficient_scope"`). Nothing was enqueued.'
+        )
+        doc["components"]["securitySchemes"] = {
+            "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+        }
+    if not metrics:
+        del doc["paths"]["/metrics"]
+    return doc
+
+
+def _document() -> dict[str, Any]:
     event_schema = {k: v for k, v in EVENT_SCHEMA.items() if k != "$schema"}
     text = {"text/plain": {"schema": {"type": "string"}}}
     return {

@@ -7,6 +7,7 @@ instead of a stack trace on the first request.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -29,13 +30,10 @@ _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CreateQueue.html
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}(\.fifo)?$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
+_SCOPE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
 
 T = TypeVar("T")
-
-
-UNSUPPORTED_YET = ("AUTH_ISSUER", "AUTH_AUDIENCE", "AUTH_REQUIRED_SCOPE", "METRICS_PORT")
-"""What the public edge's Deployment sets and the app cannot honour yet: set, it refuses to
-start rather than serve without it."""
 
 
 class SettingsError(ValueError):
@@ -91,6 +89,15 @@ class Settings:
     # public app (AUTH_ISSUER set): anyone could make every event a sampled, billed trace.
     trace_sample_percent: float = 5.0
     trace_trust_client_sampling: bool = False
+    # Bearer tokens (app/auth.py): all None = no authentication (the private ClusterIP mode).
+    auth_issuer: str | None = None
+    auth_audience: str | None = None
+    auth_required_scope: str | None = None
+    # Least time between two fetches of the issuer's keys prompted by a token whose `kid` is
+    # unknown, so that tokens with made-up kids cannot make the app hammer the issuer.
+    auth_jwks_refresh_seconds: float = 30.0
+    # /metrics on its own listener (and no longer on PORT): the public edge cannot route by path.
+    metrics_port: int | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -110,16 +117,6 @@ class Settings:
                 problems.append(f"{name}={raw!r} is invalid: allowed {allowed}")
                 return default
             return value
-
-        # Fail closed: the public edge sets these, and this version neither verifies bearer
-        # tokens nor serves /metrics on a port of its own (docs/app.md, "Not yet built"), so
-        # serving would accept unauthenticated events and expose /metrics on the edge.
-        for name in UNSUPPORTED_YET:
-            if env.get(name, "").strip():
-                problems.append(
-                    f"{name} is set, but this app version does not support it yet: it would "
-                    "serve without it; unset it (appPublic needs it, so keep appPublic off)"
-                )
 
         queue_url = env.get("QUEUE_URL", "").strip()
         if not queue_url:
@@ -148,6 +145,7 @@ class Settings:
                 "allowed an http:// or https:// URL"
             )
 
+        issuer, audience, scope = _auth_settings(env, problems)
         settings = cls(
             queue_url=queue_url,
             region=region,
@@ -253,8 +251,26 @@ class Settings:
                 "true or false",
                 lambda v: True,
             ),
+            auth_jwks_refresh_seconds=get(
+                "AUTH_JWKS_REFRESH_SECONDS",
+                float,
+                cls.auth_jwks_refresh_seconds,
+                "a number of seconds 1-3600",
+                lambda v: 1 <= v <= 3600,
+            ),
+            metrics_port=get(
+                "METRICS_PORT", _optional_int, None, "an integer 1-65535", _optional_port
+            ),
+            auth_issuer=issuer,
+            auth_audience=audience,
+            auth_required_scope=scope,
         )
-        if settings.trace_trust_client_sampling and env.get("AUTH_ISSUER", "").strip():
+        if settings.metrics_port is not None and settings.metrics_port == settings.port:
+            problems.append(
+                f"METRICS_PORT={settings.metrics_port} is invalid: allowed a port other than "
+                f"PORT ({settings.port}), since /metrics gets a listener of its own"
+            )
+        if settings.trace_trust_client_sampling and settings.auth_issuer is not None:
             problems.append(
                 "TRACE_TRUST_CLIENT_SAMPLING=true is not allowed on a public app (AUTH_ISSUER "
                 "is set): any client could force sampling; allowed false"
@@ -287,6 +303,14 @@ def _boolean(raw: str) -> bool:
     return lowered == "true"
 
 
+def _optional_int(raw: str) -> int | None:
+    return int(raw)
+
+
+def _optional_port(value: int | None) -> bool:
+    return value is not None and 0 < value < 65536
+
+
 def _valid_queue_url(url: str) -> bool:
     parts = urlsplit(url)
     segments = [s for s in parts.path.split("/") if s]
@@ -296,3 +320,57 @@ def _valid_queue_url(url: str) -> bool:
         and len(segments) == 2
         and bool(_QUEUE_NAME.match(segments[1]))
     )
+
+
+def _auth_settings(
+    env: Mapping[str, str], problems: list[str]
+) -> tuple[str | None, str | None, str | None]:
+    """AUTH_ISSUER, AUTH_AUDIENCE and AUTH_REQUIRED_SCOPE, each None when unset."""
+    issuer = env.get("AUTH_ISSUER", "").strip() or None
+    audience = env.get("AUTH_AUDIENCE", "").strip() or None
+    scope = env.get("AUTH_REQUIRED_SCOPE", "").strip() or None
+    if issuer is not None and not _valid_issuer(issuer):
+        problems.append(
+            f"AUTH_ISSUER={issuer!r} is invalid: allowed an https URL without query or fragment, "
+            "e.g. https://login.example.com/tenant (http only for a loopback issuer: "
+            "localhost, 127.0.0.0/8, ::1)"
+        )
+    if (issuer is None) != (audience is None):
+        given, missing = (
+            ("AUTH_ISSUER", "AUTH_AUDIENCE") if issuer else ("AUTH_AUDIENCE", "AUTH_ISSUER")
+        )
+        problems.append(
+            f"{given} is set but {missing} is not: allowed both (tokens are verified) or neither "
+            "(no authentication)"
+        )
+    if scope is not None:
+        if issuer is None:
+            problems.append(
+                "AUTH_REQUIRED_SCOPE is set but AUTH_ISSUER is not: allowed only with "
+                "AUTH_ISSUER and AUTH_AUDIENCE"
+            )
+        if not _SCOPE.match(scope):
+            problems.append(
+                f"AUTH_REQUIRED_SCOPE={scope!r} is invalid: allowed one scope token (printable "
+                'ASCII without space, " or \\), e.g. events:write'
+            )
+    return issuer, audience, scope
+
+
+def _valid_issuer(url: str) -> bool:
+    # A loopback issuer (tests, a local identity provider) may be plain http: its traffic never
+    # leaves the host. Anything else must be https, or its keys could be swapped in transit.
+    parts = urlsplit(url)
+    if parts.query or parts.fragment or not parts.hostname or "?" in url or "#" in url:
+        return False
+    return parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname))
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost (as a URL's hostname gives them: no brackets)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -19,6 +19,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from app import logs, openapi, tracing
+from app.auth import Authenticator, AuthError
 from app.batcher import Publisher, SendError
 from app.connections import connection_of
 from app.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -26,6 +27,7 @@ from app.metrics import Metrics
 from app.settings import Settings
 from contract import (
     MAX_MESSAGE_BYTES,
+    PRODUCER,
     EventError,
     NotJsonError,
     parse_event,
@@ -69,8 +71,12 @@ class Readiness:
     It also counts the HTTP requests in progress, so shutdown can wait for exactly those.
     """
 
-    def __init__(self, probe: Callable[[], None]) -> None:
+    def __init__(
+        self, probe: Callable[[], None], not_ready: Callable[[], str | None] | None = None
+    ) -> None:
         self._probe = probe
+        # A condition besides the queue (the bearer-token keys): why not ready, or None.
+        self._not_ready = not_ready
         self.draining = False
         self.in_progress = 0
         self._idle = asyncio.Event()
@@ -101,6 +107,9 @@ class Readiness:
     async def check(self) -> tuple[bool, str]:
         if self.draining:
             return False, "draining: the service is shutting down"
+        why = self._not_ready() if self._not_ready is not None else None
+        if why is not None:
+            return False, why
         async with self._lock:  # one probe at a time; concurrent callers share its answer
             loop = asyncio.get_running_loop()
             if loop.time() - self._checked_at >= READINESS_CACHE_SECONDS:
@@ -143,6 +152,8 @@ BODY_TIMEOUT: Final = web.AppKey("body_timeout", float)
 METRICS: Final = web.AppKey("metrics", Metrics)
 READINESS: Final = web.AppKey("readiness", Readiness)
 TRACE_POLICY: Final = web.AppKey("trace_policy", tracing.TracePolicy)
+AUTHENTICATOR: Final = web.AppKey("authenticator", Authenticator)
+OPENAPI: Final = web.AppKey("openapi", dict[str, Any])
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
@@ -177,6 +188,16 @@ def _bad_text_field(value: Any) -> str | None:
 
 
 async def post_event(request: web.Request) -> web.Response:
+    producer: str | None = None
+    authenticator = request.app.get(AUTHENTICATOR)
+    if authenticator is not None:
+        try:
+            principal = await authenticator.authenticate(
+                request.headers.getall("Authorization", [])
+            )
+        except AuthError as exc:
+            return _refused(request, exc)
+        producer = request["producer"] = principal.sub
     if request.content_type != "application/json":
         return _error(
             415,
@@ -197,12 +218,23 @@ async def post_event(request: web.Request) -> web.Response:
         response.force_close()
         return response
     try:
-        return await _accept_event(request)
+        return await _accept_event(request, producer)
     finally:
         budget.release(reserved)
 
 
-async def _accept_event(request: web.Request) -> web.Response:
+def _refused(request: web.Request, exc: AuthError) -> web.Response:
+    """401/403 with RFC 6750's challenge, before the body is read: nothing is enqueued."""
+    request["error"] = exc.description
+    field = "Authorization" if exc.status == 401 else "scope"
+    return _json(
+        exc.status,
+        {"error": exc.description, "field": field},
+        {"WWW-Authenticate": exc.challenge()},
+    )
+
+
+async def _accept_event(request: web.Request, producer: str | None) -> web.Response:
     trace = tracing.request_trace(request.headers, request.app[TRACE_POLICY])
     if trace is not None:
         request["trace_id"] = trace.xray_trace_id
@@ -228,7 +260,7 @@ async def _accept_event(request: web.Request) -> web.Response:
     except EventError as exc:
         return _error(422, exc.message, field=exc.field)
     request["event_id"] = event.id
-    message = event.to_message(trace=trace)
+    message = event.to_message({PRODUCER: producer}, trace=trace)
     if _NOT_SQS_TEXT.search(message.body):
         return _error(
             422,
@@ -274,8 +306,8 @@ async def readyz(request: web.Request) -> web.Response:
     return _json(200, {"status": "ready"}) if ok else _json(503, {"status": why})
 
 
-async def openapi_json(_: web.Request) -> web.Response:
-    return _json(200, openapi.document())
+async def openapi_json(request: web.Request) -> web.Response:
+    return _json(200, request.app[OPENAPI])
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -335,7 +367,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         "status": status,
         "duration_ms": round((time.perf_counter() - started) * 1000, 3),
     }
-    for key in ("event_id", "trace_id", "outcome", "unsent_status", "error"):
+    for key in ("event_id", "trace_id", "producer", "outcome", "unsent_status", "error"):
         if key in request:
             fields[key] = request[key]
     logs.log_fields(log, logging.WARNING if status >= 500 else logging.INFO, "request", fields)
@@ -354,17 +386,34 @@ def create_app(
     max_inflight_bytes: int = Settings.max_inflight_bytes,
     body_timeout: float = Settings.body_timeout_seconds,
     trace_policy: tracing.TracePolicy | None = None,
+    authenticator: Authenticator | None = None,
+    *,
+    serve_metrics: bool = True,
 ) -> web.Application:
+    """The app's routes; with an authenticator POST /events needs a bearer token, and without
+    `serve_metrics` /metrics is left to create_metrics_app's listener."""
     app = web.Application(middlewares=[observe], client_max_size=MAX_REQUEST_BYTES)
+    if authenticator is not None:
+        app[AUTHENTICATOR] = authenticator
     app[PUBLISHER] = publisher
     app[BODY_BUDGET] = BodyBudget(max_inflight_bytes)
     app[BODY_TIMEOUT] = body_timeout
     app[METRICS] = metrics_
     app[READINESS] = readiness
     app[TRACE_POLICY] = trace_policy or tracing.DEFAULT_POLICY
+    app[OPENAPI] = openapi.document(bearer=authenticator is not None, metrics=serve_metrics)
     app.router.add_post("/events", post_event)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/openapi.json", openapi_json)
+    if serve_metrics:
+        app.router.add_get("/metrics", metrics)
+    return app
+
+
+def create_metrics_app(metrics_: Metrics) -> web.Application:
+    """/metrics alone, for its own listener (METRICS_PORT)."""
+    app = web.Application()
+    app[METRICS] = metrics_
     app.router.add_get("/metrics", metrics)
     return app

@@ -5,6 +5,8 @@ One run, one server, so the figures are comparable as ratios:
 2. variants of the app at 1, 16 and 64 concurrent clients, driven by wrk (C, event-driven;
    its CPU use is printed so it can be seen not to be the bottleneck), chosen with --variants:
    `app` (`python -m app`: coalescing into SendMessageBatch, sent by app.sqs.BatchSender),
+   `auth` (the same with bearer tokens required: AUTH_ISSUER at a local OIDC issuer,
+   local/oidc_issuer.py, and each wrk connection reusing one RS256 token, as a producer does),
    `aiobotocore` (bench/aiobotocore_app.py: the same app sending its batches through
    aiobotocore, in its own environment, see below), `nometrics` (bench/nometrics_app.py: the
    same app with its metric updates turned into no-ops), `notrace` (bench/notrace_app.py: the
@@ -20,7 +22,7 @@ threads), fauxqs and wrk, and a loss check: every id that got a 202 must be
 in the queue.
 
     .venv/bin/python bench/app_throughput.py [--duration 10] [--clients 1,16,64] [--repeat 1]
-        [--variants app,aiobotocore,nometrics,boto3,naive]
+        [--variants app,auth,aiobotocore,nometrics,boto3,naive]
 
 Installs what it needs when missing: wrk (Debian package), and Node 22 and fauxqs from npm
 through scripts/need-e2e (local/npm/, pinned by its lock file). fauxqs is started on 127.0.0.1 only.
@@ -54,10 +56,12 @@ from botocore.config import Config  # noqa: E402
 
 from bench import aiobotocore_app  # noqa: E402
 from local.fauxqs import FauxqsServer  # noqa: E402
+from local.oidc_issuer import AUDIENCE, SCOPE, Issuer  # noqa: E402
 from local.servers import LOCAL_ENV, free_port, local_client  # noqa: E402
 
 VARIANTS = {
     "app": ["-m", "app"],
+    "auth": ["-m", "app"],
     "aiobotocore": ["bench/aiobotocore_app.py"],
     "nometrics": ["bench/nometrics_app.py"],
     "notrace": ["bench/notrace_app.py"],
@@ -201,9 +205,21 @@ def start_variant(
     return proc, base
 
 
-def run(kind: str, clients: int, duration: int, fauxqs: FauxqsServer, sqs: Any) -> dict[str, Any]:
+def run(
+    kind: str, clients: int, duration: int, fauxqs: FauxqsServer, sqs: Any, issuer: Issuer | None
+) -> dict[str, Any]:
     url = new_queue(sqs, f"{kind}{clients}")
-    proc, base = start_variant(kind, fauxqs.endpoint, url)
+    settings: dict[str, str] = {}
+    token = ""
+    if kind == "auth":
+        assert issuer is not None
+        settings = {
+            "AUTH_ISSUER": issuer.url,
+            "AUTH_AUDIENCE": AUDIENCE,
+            "AUTH_REQUIRED_SCOPE": SCOPE,
+        }
+        token = issuer.mint(exp=int(time.time()) + 3600)
+    proc, base = start_variant(kind, fauxqs.endpoint, url, **settings)
     with tempfile.TemporaryDirectory() as tmp:
         prefix = f"{tmp}/ids-"
         before = scrape(base)
@@ -214,7 +230,7 @@ def run(kind: str, clients: int, duration: int, fauxqs: FauxqsServer, sqs: Any) 
             [
                 *("wrk", "-t", str(min(2, clients)), "-c", str(clients), "-d", f"{duration}s"),
                 *("--latency", "-s", str(ROOT / "bench" / "wrk_post.lua"), base, "--"),
-                *(prefix, str(PAD), TRACEPARENT),
+                *(prefix, str(PAD), TRACEPARENT, token),
             ],
             capture_output=True,
             text=True,
@@ -262,6 +278,36 @@ def run(kind: str, clients: int, duration: int, fauxqs: FauxqsServer, sqs: Any) 
     }
 
 
+def auth_cost(issuer: Issuer, n: int = 400) -> dict[str, float]:
+    """Microseconds per Authenticator.authenticate in this process: a reused token (the cache)
+    and fresh tokens (full verification) for each key type."""
+    import asyncio
+
+    from app.auth import Authenticator
+
+    async def measure() -> dict[str, float]:
+        auth = Authenticator(issuer.url, AUDIENCE, SCOPE, refresh_seconds=30)
+        await auth.start()
+        try:
+            reused = [f"Bearer {issuer.mint()}"]
+            await auth.authenticate(reused)
+            started = time.perf_counter()
+            for _ in range(n * 10):
+                await auth.authenticate(reused)
+            costs = {"reused token": (time.perf_counter() - started) / (n * 10)}
+            for kid, alg in (("rsa-1", "RS256"), ("ec-1", "ES256")):
+                fresh = [[f"Bearer {issuer.mint(kid, jti=str(i))}"] for i in range(n)]
+                started = time.perf_counter()
+                for header in fresh:
+                    await auth.authenticate(header)
+                costs[f"fresh {alg} token"] = (time.perf_counter() - started) / n
+            return {k: v * 1e6 for k, v in costs.items()}
+        finally:
+            await auth.close()
+
+    return asyncio.run(measure())
+
+
 # (numerator, denominator, what the ratio shows) at the highest concurrency, when both ran.
 RATIOS = [
     ("app", "naive", "batching and the sender together"),
@@ -270,6 +316,7 @@ RATIOS = [
     ("app", "aiobotocore", "the hand-written sender vs aiobotocore"),
     ("app", "nometrics", "with metrics vs without"),
     ("app", "notrace", "with trace propagation vs without"),
+    ("auth", "app", "bearer tokens required vs not"),
 ]
 
 
@@ -296,6 +343,7 @@ def main() -> None:
     ensure_tools()
     if "aiobotocore" in variants:
         aiobotocore_app.environment_python()  # made before any timing starts
+    issuer = Issuer().start() if "auth" in variants else None
     fauxqs = FauxqsServer().start()
     try:
         sqs = sqs_client(fauxqs.endpoint)
@@ -310,7 +358,7 @@ def main() -> None:
         # comparison fair when other work on the machine comes and goes during the run; the
         # order rotates from round to round, so no variant always runs first or after another.
         rows = [
-            run(kind, c, args.duration, fauxqs, sqs)
+            run(kind, c, args.duration, fauxqs, sqs, issuer)
             for c in clients
             for n in range(args.repeat)
             for kind in variants[n % len(variants) :] + variants[: n % len(variants)]
@@ -347,6 +395,18 @@ def main() -> None:
                 + ", ".join(f"{x:.2f}" for x in per_round)
                 + f" (median {medians[over, under]:.2f})"
             )
+    if "auth" in at_top:
+        # Throughput follows the CPU the app gets, which other work on a shared machine takes
+        # in bursts; the CPU each event costs it is steadier.
+        per_round = [
+            a["loop_ms_per_event"] / b["loop_ms_per_event"]
+            for a, b in zip(at_top["auth"], at_top["app"], strict=True)
+        ]
+        print(
+            f"auth/app event-loop CPU per event at {top} clients, per round: "
+            + ", ".join(f"{x:.2f}" for x in per_round)
+            + f" (median {statistics.median(per_round):.2f})"
+        )
     apps = at_top["app"]
     app_rate = statistics.median(r["rate"] for r in apps)
     goals = [(f"app/raw ceiling at {top} clients >= 0.5", app_rate / ceiling, 0.5)]
@@ -355,6 +415,14 @@ def main() -> None:
     if ("app", "aiobotocore") in medians:
         name = f"app/aiobotocore at {top} clients >= 1.3 (else the app should use aiobotocore)"
         goals.append((name, medians["app", "aiobotocore"], 1.3))
+    if ("auth", "app") in medians:
+        goals.append((f"auth/app at {top} clients >= 0.8", medians["auth", "app"], 0.8))
+    if issuer is not None:
+        costs = auth_cost(issuer)
+        print(
+            "bearer token check, per request: "
+            + ", ".join(f"{name} {us:.1f} us" for name, us in costs.items())
+        )
     print("goals:")
     for name, value, target in goals:
         print(f"  {name}: {value:.2f} -> {'met' if value >= target else 'MISSED'}")
@@ -383,6 +451,8 @@ def main() -> None:
     lost = sum(r["lost"] for r in rows)
     verdict = "met" if not lost else "MISSED"
     print(f"  nothing lost (every 202'd id in the queue): {lost} lost -> {verdict}")
+    if issuer is not None:
+        issuer.stop()
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 -- wrk script: POST unique events to /events; record the id of every 202.
 -- Each wrk thread appends the ids it got a 202 for to "<prefix><thread number>", one per line,
 -- so the benchmark can check that every acknowledged event is in the queue. A third argument,
--- when given, is sent as every request's traceparent header.
+-- when given, is sent as every request's traceparent header; a fourth, when not empty, is a
+-- bearer token every request carries (a producer reuses its token).
 local counter = 0
 local threads = {}
 
@@ -21,8 +22,11 @@ function init(args)
   out:setvbuf("line")
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
-  if args[3] then
+  if args[3] and args[3] ~= "" then
     wrk.headers["traceparent"] = args[3]
+  end
+  if args[4] and args[4] ~= "" then
+    wrk.headers["Authorization"] = "Bearer " .. args[4]
   end
 end
 

@@ -93,6 +93,12 @@ ATTRIBUTES: Final = MessageAttributes()
 EVENT_ID: Final = ATTRIBUTES.declare(
     "event_id", "The event's id: consumers and operators de-duplicate without parsing the body."
 )
+PRODUCER: Final = ATTRIBUTES.declare(
+    "producer",
+    "Who sent the event: the `sub` of the producer's verified bearer token (the app's "
+    "AUTH_ISSUER), so the consumer's log and the DLQ show it; absent without authentication.",
+    required=False,
+)
 TRACEPARENT: Final = ATTRIBUTES.declare(
     "traceparent",
     "The W3C trace context (OpenTelemetry's messaging convention): the consumer's trace id "

@@ -30,6 +30,7 @@ from aws_lambda_powertools.utilities.batch import (
 
 from contract import (
     EVENT_ID,
+    PRODUCER,
     TRACEPARENT,
     Event,
     EventError,
@@ -176,9 +177,14 @@ def record_handler(record: SQSRecord) -> Any:
     """Validate one record and apply its event once. Raising fails this record only."""
     # Plain append_keys rather than a context manager per record: this runs for every
     # record, and the handler clears the keys when the invocation ends. None values are
-    # left out of log lines.
+    # left out of log lines. `producer` is who sent it (the app's verified token's sub), so
+    # every line about the record, a poison one's too, says whose event it was.
+    producer = record.message_attributes[PRODUCER.name]
     logger.append_keys(
-        message_id=record.message_id, event_id=None, trace_id=record_trace_id(record)
+        message_id=record.message_id,
+        event_id=None,
+        producer=producer.string_value if producer else None,
+        trace_id=record_trace_id(record),
     )
     try:
         event = parse_event(record.body, require_id=True)
@@ -256,7 +262,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                 event=event, record_handler=record_handler, processor=processor, context=context
             )
         finally:
-            logger.remove_keys(["message_id", "event_id", "trace_id"])
+            logger.remove_keys(["message_id", "event_id", "trace_id", "producer"])
     else:
         # Lambda never sends an empty batch, but Powertools rejects one as a non-SQS event.
         response = {"batchItemFailures": []}

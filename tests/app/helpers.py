@@ -3,12 +3,13 @@ HTTP and log helpers."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import requests
@@ -17,6 +18,7 @@ import local.stack
 from local.servers import LOCAL_ENV, MotoServer, create_queues, free_port, read_all_messages
 
 ROOT = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
 
 
 class AppProcess(local.stack.AppProcess):
@@ -71,6 +73,17 @@ def start_app(
 
 
 drain = read_all_messages
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to its end on a new loop. Not asyncio.run: it leaves the main thread
+    with no current loop, which breaks the Pulumi mock tests (they use the thread's current
+    loop) when they run later in the same worker."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
 
 
 def serve_app(

@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from app.batcher import Batcher, SendError
 from app.metrics import Metrics
 from contract import EVENT_ID, Message
+from tests.app.helpers import run
 
 LIMIT = 262_144
 ATTR = "event_id"
@@ -118,16 +119,6 @@ def msg(event_id: str, body: str = "{}") -> Message:
 
 async def send_all(batcher: Batcher, ids: list[str], body: str = "{}") -> list[Any]:
     return await asyncio.gather(*(batcher.send(msg(i, body)) for i in ids), return_exceptions=True)
-
-
-def run(coro: Any) -> Any:
-    # Not asyncio.run: it leaves the main thread with no current loop, which breaks the
-    # Pulumi mock tests (they use the thread's current loop) when they run later.
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(coro)
-    finally:
-        loop.close()
 
 
 def test_the_fake_refuses_eleven_entries_as_sqs_does(sqs: Any, queue_url: str) -> None:

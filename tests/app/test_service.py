@@ -134,6 +134,9 @@ def test_probes_openapi_and_unknown_routes(svc):
     doc = app.get("/openapi.json").json()
     assert doc["openapi"].startswith("3.1")
     assert set(doc["paths"]) >= {"/events", "/healthz", "/readyz", "/metrics", "/openapi.json"}
+    # Without AUTH_ISSUER no token is asked for (tests/app/test_auth.py has the other case).
+    assert "security" not in doc["paths"]["/events"]["post"]
+    assert "securitySchemes" not in doc["components"]
     event_schema = doc["components"]["schemas"]["Event"]
     assert event_schema["required"] == ["type", "data"]
     responses = set(doc["paths"]["/events"]["post"]["responses"])

@@ -96,11 +96,12 @@ def test_overrides_and_endpoint():
         ),
         (
             # A public app (AUTH_ISSUER set) must not let clients force sampling.
-            {"TRACE_TRUST_CLIENT_SAMPLING": "true", "AUTH_ISSUER": "https://issuer.example"},
-            [
-                "AUTH_ISSUER is set, but this app version does not support it yet",
-                "TRACE_TRUST_CLIENT_SAMPLING=true is not allowed on a public app",
-            ],
+            {
+                "TRACE_TRUST_CLIENT_SAMPLING": "true",
+                "AUTH_ISSUER": "https://issuer.example",
+                "AUTH_AUDIENCE": "events",
+            },
+            ["TRACE_TRUST_CLIENT_SAMPLING=true is not allowed on a public app"],
         ),
         (
             {"SHUTDOWN_DELAY_SECONDS": "10", "REQUEST_TIMEOUT_SECONDS": "10"},
@@ -113,6 +114,45 @@ def test_overrides_and_endpoint():
             {"BODY_TIMEOUT_SECONDS": "5"},
             ["SHUTDOWN_DELAY_SECONDS + BODY_TIMEOUT_SECONDS + REQUEST_TIMEOUT_SECONDS = 20"],
         ),
+        (
+            {"AUTH_ISSUER": "https://login.example.com"},
+            ["AUTH_ISSUER is set but AUTH_AUDIENCE is not: allowed both"],
+        ),
+        (
+            {"AUTH_AUDIENCE": "api://events"},
+            ["AUTH_AUDIENCE is set but AUTH_ISSUER is not: allowed both"],
+        ),
+        (
+            {"AUTH_ISSUER": "http://login.example.com", "AUTH_AUDIENCE": "a"},
+            ["AUTH_ISSUER='http://login.example.com' is invalid: allowed an https URL"],
+        ),
+        # A hostname that merely starts like a loopback address is not one.
+        ({"AUTH_ISSUER": "http://127.evil.example", "AUTH_AUDIENCE": "a"}, ["AUTH_ISSUER="]),
+        ({"AUTH_ISSUER": "https://login.example.com?x=1", "AUTH_AUDIENCE": "a"}, ["AUTH_ISSUER="]),
+        ({"AUTH_ISSUER": "https://login.example.com#x", "AUTH_AUDIENCE": "a"}, ["AUTH_ISSUER="]),
+        ({"AUTH_ISSUER": "login.example.com", "AUTH_AUDIENCE": "a"}, ["AUTH_ISSUER="]),
+        (
+            {"AUTH_REQUIRED_SCOPE": "events:write"},
+            ["AUTH_REQUIRED_SCOPE is set but AUTH_ISSUER is not"],
+        ),
+        (
+            {
+                "AUTH_ISSUER": "https://login.example.com",
+                "AUTH_AUDIENCE": "a",
+                "AUTH_REQUIRED_SCOPE": 'events "write"',
+            },
+            ["AUTH_REQUIRED_SCOPE='events \"write\"' is invalid: allowed one scope token"],
+        ),
+        (
+            {"AUTH_JWKS_REFRESH_SECONDS": "0.5"},
+            ["AUTH_JWKS_REFRESH_SECONDS='0.5' is invalid: allowed a number of seconds 1-3600"],
+        ),
+        ({"METRICS_PORT": "0"}, ["METRICS_PORT='0' is invalid: allowed an integer 1-65535"]),
+        ({"METRICS_PORT": "x"}, ["METRICS_PORT='x' is invalid"]),
+        (
+            {"METRICS_PORT": "8080"},
+            ["METRICS_PORT=8080 is invalid: allowed a port other than PORT (8080)"],
+        ),
     ],
 )
 def test_invalid_values_are_named_with_what_is_allowed(env, expected):
@@ -124,31 +164,70 @@ def test_invalid_values_are_named_with_what_is_allowed(env, expected):
     assert len(info.value.problems) == len(expected)
 
 
-def test_the_process_refuses_to_start_with_a_clear_message():
+def refused_start(env: dict[str, str]) -> str:
+    """The app process's stderr, once it has refused to start (exit 2, no traceback)."""
     result = subprocess.run(
         [sys.executable, "-m", "app"],
         cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", "PORT": "x"},
+        env={"PATH": "/usr/bin:/bin", **env},
         capture_output=True,
         text=True,
         timeout=30,
         check=False,
     )
     assert result.returncode == 2
-    assert "QUEUE_URL is required" in result.stderr
-    assert "PORT='x' is invalid" in result.stderr
     assert "Traceback" not in result.stderr
+    return result.stderr
+
+
+def test_the_process_refuses_to_start_with_a_clear_message():
+    stderr = refused_start({"PORT": "x"})
+    assert "QUEUE_URL is required" in stderr
+    assert "PORT='x' is invalid" in stderr
+
+
+EDGE = {"QUEUE_URL": QUEUE, "AWS_REGION": "us-east-1"}
+
+
+def test_authentication_and_the_metrics_port_are_off_unless_set():
+    s = Settings.from_env(EDGE)
+    assert (s.auth_issuer, s.auth_audience, s.auth_required_scope) == (None, None, None)
+    assert s.metrics_port is None
+    assert s.auth_jwks_refresh_seconds == 30
 
 
 @pytest.mark.parametrize(
-    "name", ["AUTH_ISSUER", "AUTH_AUDIENCE", "AUTH_REQUIRED_SCOPE", "METRICS_PORT"]
+    "issuer",
+    [
+        "https://login.example.com/tenant",
+        "https://login.example.com/tenant/",
+        "http://127.0.0.1:8443",
+        "http://127.5.5.5/realm",
+        "http://localhost:9000",
+        "http://[::1]:9000",
+    ],
 )
-def test_edge_settings_the_app_cannot_honour_yet_stop_it(name: str) -> None:
-    # Fail closed: serving would accept unauthenticated events or expose /metrics publicly.
-    env = {
-        "QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/events",
-        "AWS_REGION": "eu-west-1",
-        name: "https://issuer.example" if name != "METRICS_PORT" else "9090",
-    }
-    with pytest.raises(SettingsError, match=rf"{name} is set, but this app version"):
-        Settings.from_env(env)
+def test_what_the_public_edge_sets_is_accepted(issuer: str) -> None:
+    s = Settings.from_env(
+        {
+            **EDGE,
+            "AUTH_ISSUER": issuer,
+            "AUTH_AUDIENCE": "api://events",
+            "AUTH_REQUIRED_SCOPE": "events:write",
+            "AUTH_JWKS_REFRESH_SECONDS": "5",
+            "METRICS_PORT": "9090",
+        }
+    )
+    assert (s.auth_issuer, s.auth_audience) == (issuer, "api://events")
+    assert (s.auth_required_scope, s.auth_jwks_refresh_seconds, s.metrics_port) == (
+        "events:write",
+        5,
+        9090,
+    )
+
+
+def test_the_process_refuses_a_non_loopback_http_issuer_at_start_up():
+    stderr = refused_start(
+        {**EDGE, "AUTH_ISSUER": "http://login.example.com", "AUTH_AUDIENCE": "api://events"}
+    )
+    assert "AUTH_ISSUER='http://login.example.com' is invalid" in stderr

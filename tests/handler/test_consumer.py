@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from contract import PRODUCER
 from handlers import consumer
 from local.lambda_context import LocalLambdaContext
 from tests.handler import sqs_events as sqs
@@ -237,3 +238,32 @@ def test_bad_ttl_setting_names_the_variable_and_the_allowed_values(table, monkey
 
     with pytest.raises(consumer.ConfigurationError, match=r"TTL_SECONDS must be .*>= 60"):
         invoke(sqs.event(sqs.good("x")))
+
+
+def test_logs_say_who_sent_each_record(table, logs: Logs):
+    # The app sets `producer` to the sub of the token that posted the event; without
+    # authentication it is absent, and so is the key in the log.
+    sent_by = sqs.good("who-1")
+    sent_by["messageAttributes"][PRODUCER.name] = {
+        "stringValue": "billing-service",
+        "stringListValues": [],
+        "binaryListValues": [],
+        "dataType": "String",
+    }
+    poison = sqs.record('{"id": "who-2", "type": "a.b"}', event_id="who-2")
+    poison["messageAttributes"][PRODUCER.name] = dict(
+        sent_by["messageAttributes"][PRODUCER.name], stringValue="careless-service"
+    )
+    anonymous = sqs.good("who-3")
+
+    invoke(sqs.event(anonymous, poison, sent_by))
+
+    applied = {
+        line["event_id"]: line for line in logs.lines() if line["message"] == "event applied"
+    }
+    assert applied["who-1"]["producer"] == "billing-service"
+    assert "producer" not in applied["who-3"]
+    [rejected] = logs.with_reason("invalid_event")
+    assert rejected["producer"] == "careless-service"
+    consumer.logger.info("between invocations")
+    assert "producer" not in logs.lines()[-1]
