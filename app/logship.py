@@ -50,6 +50,9 @@ _CLIENT_CONFIG = Config(
     read_timeout=2.0,
     retries={"mode": "standard", "total_max_attempts": 2},
     max_pool_connections=1,
+    # The request is built here from strings; botocore's walk over every event of a
+    # 10,000-event batch cost ~6 us a line on the sender thread (bench/app_log_shipping.py).
+    parameter_validation=False,
 )
 
 DROP_REASONS: tuple[str, ...] = ("buffer_full", "send_failed")
@@ -111,10 +114,10 @@ class CloudWatchShipper(watchtower.CloudWatchLogHandler):
         if self._queue.qsize() >= self.max_buffered:
             self._count_drop("buffer_full", 1)
             return
-        encoded = line.encode("utf-8")
-        if len(encoded) > self.max_message_size - self.EXTRA_MSG_PAYLOAD_SIZE:
-            limit = self.max_message_size - self.EXTRA_MSG_PAYLOAD_SIZE
-            line = encoded[:limit].decode("utf-8", "ignore")
+        limit = self.max_message_size - self.EXTRA_MSG_PAYLOAD_SIZE
+        # At most 4 bytes a character: only a line that long can be too long once encoded.
+        if len(line) * 4 > limit:
+            line = line.encode("utf-8")[:limit].decode("utf-8", "ignore")
         self._queue.put({"timestamp": int(created * 1000), "message": line})
 
     def emit(self, message: logging.LogRecord) -> None:
