@@ -140,9 +140,7 @@ def price_stack(
     keys = len(of_type(records, "aws:kms/key:Key"))
     alarms = len(of_type(records, "aws:cloudwatch/metricAlarm:MetricAlarm"))
     dashboards = len(of_type(records, "aws:cloudwatch/dashboard:Dashboard"))
-    control_plane_log_group, flow_log_group, app_log_group, function_log_group = log_groups(
-        records
-    )
+    control_plane_log_group, flow_log_group, app_log_group, function_log_group = log_groups(records)
     flow_logs = assume["flow_logs_gb_month"] if of_type(records, "aws:ec2/flowLog:FlowLog") else 0
 
     def logs(gb_month: float, retention_days: float) -> float:

@@ -32,7 +32,7 @@ TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 POD_IDENTITY_AGENT = ("169.254.170.23/32", "fd00:ec2::23/128")
 POD_IDENTITY_AGENT_PORT = 80
 READINESS_GATE_LABEL = "elbv2.k8s.aws/pod-readiness-gate-inject"
-# The app drains within 25 s of SIGTERM (its interface); 30 s leaves it headroom.
+# The app drains within 27 s of SIGTERM (its interface); 30 s leaves it headroom.
 TERMINATION_GRACE_SECONDS = 30
 # The image's non-root user (app/Dockerfile).
 RUN_AS = 10001
