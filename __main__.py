@@ -147,6 +147,8 @@ app = App(
         send_policy=function.send_policy(),
         roles=roles,
         region=config.region,
+        log_group_name=config.app_log_group_name,
+        log_retention_days=log_days,
         cluster_name=cluster.cluster_name,
         cluster_arn=cluster.cluster_arn,
         kubernetes_version=cluster.kubernetes_version,
@@ -166,6 +168,9 @@ pulumi.export("imageRef", registry.image_ref)
 pulumi.export("queueUrl", function.queue_url)
 pulumi.export("deadLetterQueueUrl", function.dead_letter_queue_url)
 pulumi.export("functionName", function.function_name)
+# The two log groups one Logs Insights query by trace id reads (docs/app.md).
+pulumi.export("appLogGroupName", app.log_group.name)
+pulumi.export("functionLogGroupName", function.log_group.name)
 pulumi.export("appEndpoint", app.app_endpoint)
 pulumi.export("dashboardName", dashboard.dashboard_name)
 pulumi.export("dashboardUrl", dashboard.console_url)

@@ -4,6 +4,8 @@ Writing and flushing one line per request costs a system call each, on the one t
 also serves HTTP: at a few thousand requests per second that was a quarter of the event
 loop's time (bench/app_throughput.py, when sends still ran on threads). So lines are buffered
 and flushed every FLUSH_SECONDS by the event loop, at once for WARNING and above, and at exit.
+With a sink (app/logship.py, when LOG_GROUP is set) each line, formatted once, is also handed
+to it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 import os
 import sys
 import time
-from typing import Any, ClassVar, TextIO
+from typing import Any, ClassVar, Protocol, TextIO
 
 FLUSH_SECONDS = 0.2
 # One encoder for every line: json.dumps() with arguments builds a new one per call.
@@ -64,11 +66,23 @@ class JsonFormatter(logging.Formatter):
         return _ENCODER.encode(out)
 
 
-class BufferedHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """A StreamHandler that flushes on demand (timer, WARNING+, exit), not after each line."""
+class LineSink(Protocol):
+    """Where lines go besides stdout (app/logship.CloudWatchShipper)."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def ship(self, created: float, line: str) -> None:
+        """Take one line (its time in seconds); never block, never raise."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class BufferedHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A StreamHandler that flushes on demand (timer, WARNING+, exit), not after each line,
+    and hands each line to its sink, if any."""
+
+    def __init__(self, stream: TextIO, sink: LineSink | None = None) -> None:
         super().__init__(stream)
+        self.sink = sink
 
     def flush(self) -> None:
         # StreamHandler.emit() calls this after every record; the timer flushes instead.
@@ -82,7 +96,16 @@ class BufferedHandler(logging.StreamHandler):  # type: ignore[type-arg]
             self.release()
 
     def emit(self, record: logging.LogRecord) -> None:
-        super().emit(record)
+        # StreamHandler.emit, keeping the line for the sink.
+        try:
+            line = self.format(record)
+            self.stream.write(line + self.terminator)
+            if self.sink is not None:
+                self.sink.ship(record.created, line)
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
         if record.levelno >= logging.WARNING:
             self.flush_now()
 
@@ -90,17 +113,22 @@ class BufferedHandler(logging.StreamHandler):  # type: ignore[type-arg]
         """Write the same line as `emit` would, without building a LogRecord first."""
         formatter = self.formatter
         assert isinstance(formatter, JsonFormatter)
-        line = formatter.format_fields(time.time(), level, logger, message, fields)
+        created = time.time()
+        line = formatter.format_fields(created, level, logger, message, fields)
         self.acquire()
         try:
             self.stream.write(line + self.terminator)
         finally:
             self.release()
+        if self.sink is not None:
+            self.sink.ship(created, line)
         if level >= logging.WARNING:
             self.flush_now()
 
     def close(self) -> None:
         self.flush_now()  # logging.shutdown() at exit: nothing buffered is lost
+        if self.sink is not None:
+            self.sink.close()  # sends what it holds, within LOG_FLUSH_SECONDS
         super().close()
 
 
@@ -125,7 +153,7 @@ def log_fields(logger: logging.Logger, level: int, message: str, fields: dict[st
     handler.emit_fields(level, logger.name, message, fields)
 
 
-def configure(level: str) -> BufferedHandler:
+def configure(level: str, sink: LineSink | None = None) -> BufferedHandler:
     global _handler
     # Skip what these JSON lines never show; per the Logging HOWTO's "Optimization" section,
     # finding the caller's file and line alone is most of a record's cost.
@@ -134,7 +162,7 @@ def configure(level: str) -> BufferedHandler:
     logging.logProcesses = False
     logging.logMultiprocessing = False
     stream = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1 << 16, encoding="utf-8")
-    handler = BufferedHandler(stream)
+    handler = BufferedHandler(stream, sink)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

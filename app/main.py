@@ -7,8 +7,10 @@ SIGTERM (Kubernetes deleting the pod):
 3. It stops listening and waits for every request in progress; each ends with 202 or an error
    by its own deadline (REQUEST_TIMEOUT_SECONDS), never cut off unanswered. Responses sent
    while draining carry `Connection: close`, so clients do not reuse those connections.
-4. The batcher flushes (every accepted event is sent or failed), and the process exits 0.
-Settings validation keeps 1-4 within 25 s, inside the pod's 30 s grace period.
+4. The batcher flushes (every accepted event is sent or failed).
+5. Log lines still queued for CloudWatch Logs (LOG_GROUP) are sent, for at most
+   LOG_FLUSH_SECONDS, and the process exits 0.
+Settings validation keeps 1-5 within 27 s, inside the pod's 30 s grace period.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any, Protocol
 import uvloop
 from aiohttp import web
 
-from app import logs, sqs
+from app import logs, logship, sqs
 from app.auth import Authenticator
 from app.batcher import Batcher
 from app.connections import ConnectionGuard, ServerLog
@@ -75,6 +77,10 @@ async def serve(
     session = sqs.make_session(settings)
     client = sqs.make_client(settings, session)
     metrics = Metrics() if metrics is None else metrics
+    sink = log_handler.sink
+    metrics.registry.register(
+        logship.DropCollector(sink if isinstance(sink, logship.CloudWatchShipper) else None)
+    )
     if sender is None:
         sender = sqs.BatchSender(
             session, client, settings.queue_url, max_connections=settings.max_concurrent_sends
@@ -224,10 +230,19 @@ def main(
     except SettingsError as exc:
         print(f"app: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    log_handler = logs.configure(settings.log_level)
+    shipper = (
+        logship.CloudWatchShipper(
+            settings.log_group, settings.log_stream, logship.make_client(settings.region)
+        )
+        if settings.log_group is not None
+        else None
+    )
+    log_handler = logs.configure(settings.log_level, shipper)
     try:
         # uvloop's event loop costs less CPU per request than asyncio's; the app is CPU-bound.
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(run(settings, log_handler))
     finally:
         log_handler.flush_now()
+        if shipper is not None:
+            shipper.close()  # at most LOG_FLUSH_SECONDS

@@ -16,7 +16,10 @@ from urllib.parse import urlsplit
 
 # The cluster gives the pod terminationGracePeriodSeconds: 30; the app must be gone by then,
 # with a margin for the kubelet and the interpreter's own exit.
-SHUTDOWN_BUDGET_SECONDS = 25
+SHUTDOWN_BUDGET_SECONDS = 27
+# The last wait after SIGTERM: lines still queued for CloudWatch Logs (LOG_GROUP) are sent
+# within this, or dropped (app/logship.py).
+LOG_FLUSH_SECONDS = 2.0
 # A SendMessageBatch call can outlive its events' deadline by at most these.
 SQS_CONNECT_TIMEOUT_SECONDS = 1.0
 SQS_READ_TIMEOUT_SECONDS = 5.0
@@ -30,6 +33,10 @@ _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CreateQueue.html
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}(\.fifo)?$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# CreateLogGroup's logGroupName and CreateLogStream's logStreamName (CloudWatch Logs API
+# reference): 1-512 characters; a stream name has no ':' or '*'.
+_LOG_GROUP = re.compile(r"^[.\-_/#A-Za-z0-9]{1,512}$")
+_LOG_STREAM = re.compile(r"^[^:*]{1,512}$")
 # RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
 _SCOPE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
 
@@ -83,6 +90,10 @@ class Settings:
     # refused with 503.
     max_connections: int = 4000
     log_level: str = "INFO"
+    # CloudWatch Logs (app/logship.py): the log group every line also goes to (None: stdout
+    # only), and this process's stream in it, the pod's name so replicas never share one.
+    log_group: str | None = None
+    log_stream: str = "app"
     sqs_endpoint_url: str | None = None
     # Trace context (app/tracing.py): the share of events the app marks sampled when the
     # decision is its own, and whether a client's decision is used instead. Never on a
@@ -146,6 +157,13 @@ class Settings:
             )
 
         issuer, audience, scope = _auth_settings(env, problems)
+        # Unset, the pod's name: Kubernetes sets HOSTNAME to it.
+        log_stream = (env.get("LOG_STREAM") or env.get("HOSTNAME") or "").strip() or cls.log_stream
+        if not _LOG_STREAM.match(log_stream):
+            problems.append(
+                f"LOG_STREAM={log_stream!r} is invalid: allowed a CloudWatch Logs stream name: "
+                "1-512 characters, no ':' or '*' (unset: HOSTNAME)"
+            )
         settings = cls(
             queue_url=queue_url,
             region=region,
@@ -236,6 +254,14 @@ class Settings:
                 "one of " + ", ".join(_LOG_LEVELS),
                 lambda v: v in _LOG_LEVELS,
             ),
+            log_group=get(
+                "LOG_GROUP",
+                _optional_str,
+                None,
+                "a CloudWatch Logs group name: 1-512 of A-Z a-z 0-9 . - _ / #",
+                lambda v: v is not None and bool(_LOG_GROUP.match(v)),
+            ),
+            log_stream=log_stream,
             sqs_endpoint_url=endpoint or None,
             trace_sample_percent=get(
                 "TRACE_SAMPLE_PERCENT",
@@ -277,9 +303,9 @@ class Settings:
             )
         # Worst case after SIGTERM: the delay, then a request whose headers arrive at its very
         # end takes its whole body deadline, its event waits out its deadline, and the call it
-        # is in runs to the SQS client's timeouts.
+        # is in runs to the SQS client's timeouts; then the log lines still queued are sent.
         call = SQS_CONNECT_TIMEOUT_SECONDS + SQS_READ_TIMEOUT_SECONDS
-        allowed = SHUTDOWN_BUDGET_SECONDS - call
+        allowed = SHUTDOWN_BUDGET_SECONDS - call - LOG_FLUSH_SECONDS
         worst_case = (
             settings.shutdown_delay_seconds
             + settings.body_timeout_seconds
@@ -301,6 +327,10 @@ def _boolean(raw: str) -> bool:
     if lowered not in ("true", "false"):
         raise ValueError(raw)
     return lowered == "true"
+
+
+def _optional_str(raw: str) -> str | None:
+    return raw
 
 
 def _optional_int(raw: str) -> int | None:

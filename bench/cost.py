@@ -94,19 +94,21 @@ def instance_hour(table: Mapping[str, Any], instance_type: str) -> float:
     return hourly[instance_type]
 
 
-def log_groups(records: Sequence[Recorded]) -> tuple[Recorded, Recorded, Recorded]:
-    """The control plane's, the flow logs' and the function's log groups, each priced at its own
-    retention; any other log group is an error, so that none is priced as one of these."""
+def log_groups(records: Sequence[Recorded]) -> tuple[Recorded, Recorded, Recorded, Recorded]:
+    """The control plane's, the flow logs', the app's and the function's log groups, each priced
+    at its own retention; any other log group is an error, so that none is priced as one of
+    these."""
     groups = of_type(records, "aws:cloudwatch/logGroup:LogGroup")
     control_plane = [g for g in groups if str(g.inputs.get("name", "")).startswith("/aws/eks/")]
     flow = [g for g in groups if g.name.endswith("-flow-logs")]
-    function = [g for g in groups if g not in control_plane and g not in flow]
-    if not (len(control_plane) == len(flow) == len(function) == 1):
+    app = [g for g in groups if g.name == "app-logs"]
+    function = [g for g in groups if g not in control_plane and g not in flow and g not in app]
+    if not (len(control_plane) == len(flow) == len(app) == len(function) == 1):
         raise PriceError(
-            "expected one control-plane, one flow-log and one function log group, the program "
-            f"registered: {', '.join(sorted(g.name for g in groups))}"
+            "expected one control-plane, one flow-log, one app and one function log group, the "
+            f"program registered: {', '.join(sorted(g.name for g in groups))}"
         )
-    return control_plane[0], flow[0], function[0]
+    return control_plane[0], flow[0], app[0], function[0]
 
 
 def stored_months(retention_days: float) -> float:
@@ -138,7 +140,7 @@ def price_stack(
     keys = len(of_type(records, "aws:kms/key:Key"))
     alarms = len(of_type(records, "aws:cloudwatch/metricAlarm:MetricAlarm"))
     dashboards = len(of_type(records, "aws:cloudwatch/dashboard:Dashboard"))
-    control_plane_log_group, flow_log_group, function_log_group = log_groups(records)
+    control_plane_log_group, flow_log_group, app_log_group, function_log_group = log_groups(records)
     flow_logs = assume["flow_logs_gb_month"] if of_type(records, "aws:ec2/flowLog:FlowLog") else 0
 
     def logs(gb_month: float, retention_days: float) -> float:
@@ -205,6 +207,7 @@ def price_stack(
     lam = table["lambda_arm64"]
     dynamo = table["dynamodb_on_demand"]
     log_gb = EVENTS * assume["log_bytes_per_event"] / 1e9
+    app_log_gb = EVENTS * assume["app_log_bytes_per_event"] / 1e9
     per_million = (
         # The app sends batches of up to 10; the mapping receives and deletes one per batch.
         Line(
@@ -222,6 +225,7 @@ def price_stack(
         ),
         Line("X-Ray: one trace an invocation", invocations / 1e6 * table["xray"]["million_traces"]),
         Line("function logs", logs(log_gb, float(function_log_group.inputs["retentionInDays"]))),
+        Line("app logs", logs(app_log_gb, float(app_log_group.inputs["retentionInDays"]))),
         Line(
             "NAT: the app's requests to SQS",
             EVENTS * assume["nat_bytes_per_event"] / 1e9 * table["nat_gateway"]["gb_processed"],

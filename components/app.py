@@ -13,7 +13,7 @@ from components import iam
 from components.config import AppConfig
 from components.iam import RoleSettings, role
 from components.load_balancer_controller import LOAD_BALANCER_CLASS
-from components.policies import document, pod_identity_trust
+from components.policies import document, pod_identity_trust, write_log_streams
 
 NAMESPACE = "app"
 """The app's namespace, created with the "restricted" Pod Security Standard enforced."""
@@ -32,7 +32,7 @@ TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 POD_IDENTITY_AGENT = ("169.254.170.23/32", "fd00:ec2::23/128")
 POD_IDENTITY_AGENT_PORT = 80
 READINESS_GATE_LABEL = "elbv2.k8s.aws/pod-readiness-gate-inject"
-# The app drains within 25 s of SIGTERM (its interface); 30 s leaves it headroom.
+# The app drains within 27 s of SIGTERM (its interface); 30 s leaves it headroom.
 TERMINATION_GRACE_SECONDS = 30
 # The image's non-root user (app/Dockerfile).
 RUN_AS = 10001
@@ -54,6 +54,11 @@ class AppArgs:
     """How its IAM roles are created (the stack's permissions boundary)."""
     region: str
     """AWS region of the queue (the app's AWS_REGION)."""
+    log_group_name: str
+    """Name of the app's own log group, created here: the app ships its log lines there (its
+    LOG_GROUP), one stream per pod."""
+    log_retention_days: int
+    """Retention of that log group in days."""
     cluster_name: pulumi.Input[str]
     """The EKS cluster the Pod Identity association is made in."""
     cluster_arn: pulumi.Input[str]
@@ -82,6 +87,8 @@ class App(pulumi.ComponentResource):
 
     role: aws.iam.Role
     """The app's Pod Identity role."""
+    log_group: aws.cloudwatch.LogGroup
+    """The app's own log group: every line it writes, beside its stdout."""
     deployment: k8s.apps.v1.Deployment
     """The app's Deployment."""
     service: k8s.core.v1.Service
@@ -127,6 +134,13 @@ class App(pulumi.ComponentResource):
             # the token grants nothing beyond what every authenticated pod has.
             opts=on_cluster,
         )
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            aws.cloudwatch.LogGroupArgs(
+                name=args.log_group_name, retention_in_days=args.log_retention_days
+            ),
+            pulumi.ResourceOptions(parent=self),
+        )
         self.role, credentials = self._identity(name, args)
         controller = args.load_balancer_controller
         edge = [controller] if config.public and controller else []
@@ -145,7 +159,7 @@ class App(pulumi.ComponentResource):
                 ),
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
-                    spec=_pod(args, service_account.metadata.name, selector),
+                    spec=_pod(args, service_account.metadata.name, selector, self.log_group.name),
                 ),
             ),
             opts=pulumi.ResourceOptions(
@@ -196,7 +210,9 @@ class App(pulumi.ComponentResource):
                 f"kubectl -n {NAMESPACE} port-forward svc/{NAME} 8080:80, "
                 "then http://127.0.0.1:8080"
             )
-        self.register_outputs({"app_endpoint": self.app_endpoint})
+        self.register_outputs(
+            {"app_endpoint": self.app_endpoint, "log_group_name": self.log_group.name}
+        )
 
     def _identity(self, name: str, args: AppArgs) -> tuple[aws.iam.Role, list[pulumi.Resource]]:
         """The app's role, and its one grant and the association that hands it to the app's
@@ -210,16 +226,28 @@ class App(pulumi.ComponentResource):
             args.roles,
             child,
         )
-        return app_role, iam.pod_identity(
-            name,
-            app_role,
-            args.send_policy,
-            cluster_name=args.cluster_name,
-            namespace=NAMESPACE,
-            service_account=NAME,
-            agent=args.pod_identity_agent,
-            parent=self,
+        # Its own log streams only: the group is the program's, never created by the app.
+        write_logs = aws.iam.RolePolicy(
+            f"{name}-logs-policy",
+            aws.iam.RolePolicyArgs(
+                role=app_role.id,
+                policy=document(write_log_streams(self.log_group.arn, sid="WriteOwnLogs")),
+            ),
+            child,
         )
+        return app_role, [
+            write_logs,
+            *iam.pod_identity(
+                name,
+                app_role,
+                args.send_policy,
+                cluster_name=args.cluster_name,
+                namespace=NAMESPACE,
+                service_account=NAME,
+                agent=args.pod_identity_agent,
+                parent=self,
+            ),
+        ]
 
     def _service(
         self,
@@ -326,7 +354,10 @@ class App(pulumi.ComponentResource):
 
 
 def _pod(
-    args: AppArgs, service_account: pulumi.Input[str], selector: dict[str, str]
+    args: AppArgs,
+    service_account: pulumi.Input[str],
+    selector: dict[str, str],
+    log_group: pulumi.Input[str],
 ) -> k8s.core.v1.PodSpecArgs:
     """The app's pod: one container, non-root, read-only root, no capabilities, spread over
     zones; it passes the "restricted" Pod Security Standard."""
@@ -352,8 +383,18 @@ def _pod(
                 "AUTH_ISSUER": config.auth_issuer,
                 "AUTH_AUDIENCE": config.auth_audience,
                 "AUTH_REQUIRED_SCOPE": config.auth_required_scope,
+                "LOG_GROUP": log_group,
             }.items()
             if value is not None
+        ]
+        + [
+            # One log stream per pod, named after it, so replicas never write to the same one.
+            k8s.core.v1.EnvVarArgs(
+                name="LOG_STREAM",
+                value_from=k8s.core.v1.EnvVarSourceArgs(
+                    field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path="metadata.name")
+                ),
+            )
         ],
         resources=k8s.core.v1.ResourceRequirementsArgs(
             requests={"cpu": config.cpu_request, "memory": config.memory},

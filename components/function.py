@@ -17,6 +17,7 @@ from components.policies import (
     deny_insecure_transport,
     document,
     service_trust,
+    write_log_streams,
 )
 from components.sources import as_registered, tracked_files
 
@@ -282,11 +283,7 @@ class Function(pulumi.ComponentResource):
                 self.queue.arn,
                 sid="ConsumeQueue",
             ),
-            allow(
-                ["logs:CreateLogStream", "logs:PutLogEvents"],
-                pulumi.Output.concat(self.log_group.arn, ":*"),
-                sid="WriteOwnLogs",
-            ),
+            write_log_streams(self.log_group.arn, sid="WriteOwnLogs"),
             # X-Ray's Put* actions support no resource-level permissions; "*" is the only form.
             allow(["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "*", sid="Tracing"),
             allow(

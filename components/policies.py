@@ -29,6 +29,16 @@ def allow(
     return statement
 
 
+def write_log_streams(log_group_arn: pulumi.Input[str], *, sid: str) -> Statement:
+    """Allow creating and writing the log streams of one log group (its ARN without the
+    trailing `:*`), and nothing else in CloudWatch Logs."""
+    return allow(
+        ["logs:CreateLogStream", "logs:PutLogEvents"],
+        pulumi.Output.concat(log_group_arn, ":*"),
+        sid=sid,
+    )
+
+
 def service_trust(
     service: str,
     *,

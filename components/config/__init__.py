@@ -84,6 +84,12 @@ class StackConfig:
         the cluster name valid keeps this one valid too (it is the same name)."""
         return cluster_name(self.project, self.stack)
 
+    @property
+    def app_log_group_name(self) -> str:
+        """The app's own log group (its LOG_GROUP): fixed, so an operator's Logs Insights query
+        can name it, and one per stack."""
+        return f"/{self.project}/{self.stack}/app"
+
 
 def cluster_name(project: str, stack: str) -> str:
     """The EKS cluster's name for `stack` of `project`."""

@@ -22,8 +22,8 @@ class SharedConfig(Section):
     log_retention_days: int = setting(
         "logRetentionDays",
         OneOfIntegers(limits.LOG_RETENTION_DAYS),
-        "Retention of the Lambda's, the VPC flow logs' and the EKS control plane's log groups "
-        "in days (the values CloudWatch Logs accepts).",
+        "Retention of the app's, the Lambda's, the VPC flow logs' and the EKS control plane's "
+        "log groups in days (the values CloudWatch Logs accepts).",
         default=30,
     )
     permissions_boundary_arn: str | None = setting(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from app import logship
 from app.metrics import CONTENT_TYPE, Metrics
 
 DOCUMENTED = {  # docs/app.md, Observability
@@ -31,6 +32,16 @@ def test_the_documented_metrics_and_nothing_else():
     assert CONTENT_TYPE == "text/plain; version=0.0.4; charset=utf-8"
     assert not [line for line in text if "_created" in line]  # no creation-time series
     assert "app_events_enqueued_total 0.0" in text
+
+
+def test_the_log_shippers_drops_are_a_counter_by_reason_at_zero_without_shipping():
+    metrics = Metrics()
+    metrics.registry.register(logship.DropCollector(None))  # as serve() does
+    text = lines(metrics)
+    assert "# TYPE app_log_lines_dropped_total counter" in text
+    assert 'app_log_lines_dropped_total{reason="buffer_full"} 0.0' in text
+    assert 'app_log_lines_dropped_total{reason="send_failed"} 0.0' in text
+    assert metrics.value("app_log_lines_dropped_total", reason="send_failed") == 0
 
 
 def test_counters_render_labels_escaped_and_count():

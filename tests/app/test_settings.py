@@ -153,6 +153,17 @@ def test_overrides_and_endpoint():
             {"METRICS_PORT": "8080"},
             ["METRICS_PORT=8080 is invalid: allowed a port other than PORT (8080)"],
         ),
+        (
+            {"LOG_GROUP": "app logs"},
+            ["LOG_GROUP='app logs' is invalid: allowed a CloudWatch Logs group name: 1-512 of"],
+        ),
+        ({"LOG_GROUP": "/a" * 257}, ["LOG_GROUP="]),  # 514 characters
+        (
+            {"LOG_STREAM": "pod:1"},
+            ["LOG_STREAM='pod:1' is invalid: allowed a CloudWatch Logs stream name: 1-512"],
+        ),
+        ({"LOG_STREAM": "pod*"}, ["LOG_STREAM="]),
+        ({"HOSTNAME": "x" * 513}, ["LOG_STREAM="]),  # LOG_STREAM defaults to HOSTNAME
     ],
 )
 def test_invalid_values_are_named_with_what_is_allowed(env, expected):
@@ -187,6 +198,21 @@ def test_the_process_refuses_to_start_with_a_clear_message():
 
 
 EDGE = {"QUEUE_URL": QUEUE, "AWS_REGION": "us-east-1"}
+
+
+def test_logs_are_shipped_only_with_a_log_group_into_the_pods_stream():
+    base = {"QUEUE_URL": QUEUE, "AWS_REGION": "us-east-1"}
+    assert Settings.from_env(base).log_group is None
+    assert Settings.from_env(base).log_stream == "app"
+    shipped = Settings.from_env(
+        base | {"LOG_GROUP": "/ecr-eks-lambda/dev/app", "HOSTNAME": "app-7d9f-abcde"}
+    )
+    assert (shipped.log_group, shipped.log_stream) == ("/ecr-eks-lambda/dev/app", "app-7d9f-abcde")
+    named = Settings.from_env(base | {"LOG_STREAM": "app-1", "HOSTNAME": "node"})
+    assert named.log_stream == "app-1"
+    # The longest names CloudWatch Logs takes: 512 characters.
+    longest = Settings.from_env(base | {"LOG_GROUP": "a" * 512, "LOG_STREAM": "b" * 512})
+    assert (len(longest.log_group or ""), len(longest.log_stream)) == (512, 512)
 
 
 def test_authentication_and_the_metrics_port_are_off_unless_set():

@@ -244,6 +244,35 @@ def test_the_deploy_role_creates_only_resources_tagged_as_the_programs(action, r
     assert not allows(DEPLOY, action, resource, {"aws:RequestTag/project": "payments"} | UNTAGGED)
 
 
+# The app's own log group (components/app.py): a fixed name under the project's prefix.
+APP_LOG_GROUP = arn("logs", "log-group:/ecr-eks-lambda/dev/app")
+
+
+def test_the_deploy_role_manages_the_app_log_group_as_its_own():
+    # Created with the program's tag in the request, like every other log group.
+    assert allows(DEPLOY, "logs:CreateLogGroup", APP_LOG_GROUP, TAGGED_REQUEST)
+    assert not allows(DEPLOY, "logs:CreateLogGroup", APP_LOG_GROUP, UNTAGGED)
+    # Then tagged, given its retention and deleted only while it carries the tag.
+    for action in ("logs:TagResource", "logs:PutRetentionPolicy", "logs:DeleteLogGroup"):
+        assert allows(DEPLOY, action, APP_LOG_GROUP, OURS), action
+        assert not allows(DEPLOY, action, APP_LOG_GROUP, FOREIGN), action
+        assert not allows(DEPLOY, action, APP_LOG_GROUP, UNTAGGED), action
+    # It reads none of the app's lines.
+    assert not allows(DEPLOY, "logs:FilterLogEvents", APP_LOG_GROUP, OURS)
+
+
+def test_the_boundary_lets_the_app_write_its_log_streams_and_not_read_them():
+    stream = f"{APP_LOG_GROUP}:log-stream:app-7d9f5c6b8-abcde"
+    for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
+        assert allows(BOUNDARY_POLICY, action, stream, ROLE_CONTEXT), action
+    for action in ("logs:FilterLogEvents", "logs:GetLogEvents", "logs:DeleteLogGroup"):
+        assert not allows(BOUNDARY_POLICY, action, stream, ROLE_CONTEXT), action
+    elsewhere = ROLE_CONTEXT | {"aws:RequestedRegion": "us-east-1"}
+    assert not allows(
+        BOUNDARY_POLICY, "logs:PutLogEvents", stream.replace(REGION, "us-east-1"), elsewhere
+    )
+
+
 def test_nothing_is_created_inside_someone_elses_network():
     # A create is authorized on the new resource (tag in the request) and on its parents,
     # which must already be the program's.
@@ -547,7 +576,8 @@ def test_the_boundary_allows_every_statement_of_the_programs_own_role_policies(
     scope = iam_policies.AccountScope("aws", harness.ACCOUNT, (REGION,))
     boundary = [iam_policies.boundary_policy(scope)]
     statements = [s for doc in program_role_policies for s in doc["Statement"]]
-    assert len(statements) >= 6  # the app, the Lambda (4 statements) and the flow logs
+    # The app (2), the Lambda (4 statements) and the flow logs.
+    assert len(statements) >= 7
     for statement in statements:
         assert statement["Effect"] == "Allow"
         resources = statement["Resource"]

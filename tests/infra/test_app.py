@@ -64,28 +64,56 @@ def test_app_identity_is_pod_identity_scoped_to_its_service_account(stack: Run) 
     }
 
 
-def test_app_role_may_only_send_to_the_queue(stack: Run) -> None:
+def test_app_role_may_only_send_to_the_queue_and_write_its_log_streams(stack: Run) -> None:
     queue = one(stack, "aws:sqs/queue:Queue", "consumer-queue")
     role = one(stack, "aws:iam/role:Role", "app-role")
-    grants = [
-        p
+    grants = {
+        p.name: policy(p)
         for p in of_type(stack, "aws:iam/rolePolicy:RolePolicy")
         if p.inputs["role"] == f"{role.name}-id"
-    ]
-    assert len(grants) == 1
-    assert policy(grants[0]) == {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "SendToQueue",
-                "Effect": "Allow",
-                "Action": ["sqs:SendMessage", "sqs:GetQueueAttributes"],
-                "Resource": queue.outputs["arn"],
-            }
-        ],
+    }
+    assert grants == {
+        "app-policy": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "SendToQueue",
+                    "Effect": "Allow",
+                    "Action": ["sqs:SendMessage", "sqs:GetQueueAttributes"],
+                    "Resource": queue.outputs["arn"],
+                }
+            ],
+        },
+        # No CreateLogGroup, no DescribeLogStreams, no other group: its own streams only.
+        "app-logs-policy": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "WriteOwnLogs",
+                    "Effect": "Allow",
+                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                    "Resource": (
+                        "arn:aws:logs:eu-west-1:123456789012:log-group:"
+                        f"/ecr-eks-lambda/{stack.stack}/app:*"
+                    ),
+                }
+            ],
+        },
     }
     attached = of_type(stack, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
     assert all(a.inputs["role"] != role.outputs["name"] for a in attached)
+
+
+def test_the_app_log_group_is_the_stacks_with_its_retention(stack: Run) -> None:
+    group = one(stack, "aws:cloudwatch/logGroup:LogGroup", "app-logs")
+    days = {"dev": 7, "prod": 90}[stack.stack]  # Pulumi.<stack>.yaml's logRetentionDays
+    assert group.inputs == {"name": f"/ecr-eks-lambda/{stack.stack}/app", "retentionInDays": days}
+    assert stack.outputs["appLogGroupName"] == f"/ecr-eks-lambda/{stack.stack}/app"
+
+
+def test_pods_get_their_credentials_and_log_grant_before_they_start(stack: Run) -> None:
+    grant = one(stack, "aws:iam/rolePolicy:RolePolicy", "app-logs-policy")
+    assert grant.urn in one(stack, DEPLOYMENT).dependencies
 
 
 def test_deployment_runs_the_pushed_digest_with_the_queue_url(stack: Run) -> None:
@@ -96,8 +124,15 @@ def test_deployment_runs_the_pushed_digest_with_the_queue_url(stack: Run) -> Non
     expected = f"{repo.outputs['repositoryUrl']}@{image.outputs['digest']}"
     assert container["image"] == expected == stack.outputs["imageRef"]
     assert "@sha256:" in container["image"]
-    env = {e["name"]: e["value"] for e in container["env"]}
-    assert env == {"QUEUE_URL": queue.outputs["url"], "AWS_REGION": "eu-west-1", "PORT": "8080"}
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+    assert env == {
+        "QUEUE_URL": queue.outputs["url"],
+        "AWS_REGION": "eu-west-1",
+        "PORT": "8080",
+        "LOG_GROUP": f"/ecr-eks-lambda/{stack.stack}/app",
+        # Each pod its own log stream: its name, through the Downward API.
+        "LOG_STREAM": {"fieldRef": {"fieldPath": "metadata.name"}},
+    }
 
 
 def test_deployment_probes_resources_and_graceful_stop(stack: Run) -> None:
@@ -193,6 +228,8 @@ def app_alone(config: AppConfig) -> Run:
                 send_policy='{"Version": "2012-10-17", "Statement": []}',
                 roles=ALONE_ROLES,
                 region="ap-south-2",
+                log_group_name="/web/logs",
+                log_retention_days=7,
                 cluster_name="eks-1",
                 cluster_arn="arn:aws:eks:ap-south-2:123456789012:cluster/eks-1",
                 kubernetes_version="1.33",
@@ -214,11 +251,15 @@ def test_alone_it_runs_the_given_image_on_the_given_cluster() -> None:
     deployment = one(result, DEPLOYMENT)
     [container] = deployment.inputs["spec"]["template"]["spec"]["containers"]
     assert container["image"] == "repo@sha256:abc"
-    assert {e["name"]: e["value"] for e in container["env"]} == {
+    assert {e["name"]: e.get("value") for e in container["env"]} == {
         "QUEUE_URL": "https://sqs.example/q",
         "AWS_REGION": "ap-south-2",
         "PORT": "8080",
+        "LOG_GROUP": "/web/logs",
+        "LOG_STREAM": None,  # from the pod's name
     }
+    group = one(result, "aws:cloudwatch/logGroup:LogGroup", "web-logs").inputs
+    assert (group["name"], group["retentionInDays"]) == ("/web/logs", 7)
     assert container["resources"] == {
         "requests": {"cpu": "1", "memory": "1Gi"},
         "limits": {"memory": "1Gi"},

@@ -86,6 +86,7 @@ PRICES: dict[str, Any] = {
         "sqs_idle_pollers": 0,
         "nat_bytes_per_event": 1000,
         "log_bytes_per_event": 0,
+        "app_log_bytes_per_event": 0,
         "dynamodb_writes_per_event": 2,
         "lambda_ms_per_event": 10,
     },
@@ -171,6 +172,7 @@ def logs_priced(ingest: float, stored: float, gb_month: float) -> dict[str, Any]
             **PRICES["assumptions"],
             "control_plane_logs_gb_month": gb_month,
             "log_bytes_per_event": 1000,
+            "app_log_bytes_per_event": 500,
         },
     }
 
@@ -181,7 +183,10 @@ def test_each_log_group_is_priced_at_its_own_retention(records):
     dev = with_named(records["dev"], "cluster-control-plane-logs", retentionInDays=365.0)
     dev = with_named(dev, "consumer-logs", retentionInDays=3650.0 / 10)
     dev = with_named(dev, "network-flow-logs", retentionInDays=30.0)
+    dev = with_named(dev, "app-logs", retentionInDays=365.0 / 6)
     result = cost.price_stack("dev", dev, "eu-west-1", logs_priced(1.0, 1.0, 2.0))
+    # 1e6 events x 500 bytes = 0.5 GB through the app's group, kept two months.
+    assert line(result.per_million, "app logs").usd == pytest.approx(0.5 * (1 + 2))
     # 2 GB a month: $1 ingested + $1 x 12 months stored, per GB.
     assert line(result.monthly, "logs").usd == pytest.approx(2 * (1 + 12))
     # 1e6 events x 1000 bytes = 1 GB through the function's group, kept 365 days.

@@ -176,7 +176,7 @@ def test_a_public_app_serves_metrics_on_its_own_port_and_verifies_tokens(public:
         {"name": "http", "containerPort": 8080},
         {"name": "metrics", "containerPort": 9090},
     ]
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["METRICS_PORT"] == "9090"
     assert env["AUTH_ISSUER"] == "https://login.example.com/tenant"
     assert env["AUTH_AUDIENCE"] == "api://events"

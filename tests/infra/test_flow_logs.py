@@ -97,6 +97,7 @@ def test_flow_logs_can_be_turned_off_per_stack() -> None:
     assert result.error is None, result.error
     assert flow_log_children(result) == set()
     assert sorted(g.name for g in of_type(result, LOG_GROUP)) == [
+        "app-logs",
         "cluster-control-plane-logs",
         "consumer-logs",
     ]

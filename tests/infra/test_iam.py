@@ -45,6 +45,7 @@ def test_every_policy_document_is_found(stack: Run) -> None:
     assert set(documents(stack)) == {
         "consumer-role-policy",
         "app-policy",
+        "app-logs-policy",
         "consumer-queue-policy",
         "consumer-dlq-policy",
         "consumer-role",

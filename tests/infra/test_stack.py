@@ -81,6 +81,8 @@ def test_exports(stack: Run) -> None:
         "queueUrl",
         "deadLetterQueueUrl",
         "functionName",
+        "appLogGroupName",
+        "functionLogGroupName",
         "appEndpoint",
         "dashboardName",
         "dashboardUrl",
@@ -96,6 +98,10 @@ def test_exports(stack: Run) -> None:
     )
     assert (
         stack.outputs["functionName"] == one(stack, "aws:lambda/function:Function").outputs["name"]
+    )
+    assert (
+        stack.outputs["functionLogGroupName"]
+        == one(stack, "aws:cloudwatch/logGroup:LogGroup", "consumer-logs").outputs["name"]
     )
 
 
