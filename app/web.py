@@ -155,6 +155,23 @@ TRACE_POLICY: Final = web.AppKey("trace_policy", tracing.TracePolicy)
 AUTHENTICATOR: Final = web.AppKey("authenticator", Authenticator)
 OPENAPI: Final = web.AppKey("openapi", dict[str, Any])
 
+# What a request's log line says beyond method, path, status and duration, set while it is
+# handled; typed keys, as aiohttp advises for a request's own storage.
+EVENT_ID_FIELD: Final = web.RequestKey("event_id", str)
+TRACE_ID_FIELD: Final = web.RequestKey("trace_id", str)
+PRODUCER_FIELD: Final = web.RequestKey("producer", str)
+OUTCOME_FIELD: Final = web.RequestKey("outcome", str)
+UNSENT_STATUS_FIELD: Final = web.RequestKey("unsent_status", int)
+ERROR_FIELD: Final = web.RequestKey("error", str)
+_LOGGED_FIELDS: Final = (
+    ("event_id", EVENT_ID_FIELD),
+    ("trace_id", TRACE_ID_FIELD),
+    ("producer", PRODUCER_FIELD),
+    ("outcome", OUTCOME_FIELD),
+    ("unsent_status", UNSENT_STATUS_FIELD),
+    ("error", ERROR_FIELD),
+)
+
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(
@@ -197,7 +214,7 @@ async def post_event(request: web.Request) -> web.Response:
             )
         except AuthError as exc:
             return _refused(request, exc)
-        producer = request["producer"] = principal.sub
+        producer = request[PRODUCER_FIELD] = principal.sub
     if request.content_type != "application/json":
         return _error(
             415,
@@ -210,7 +227,7 @@ async def post_event(request: web.Request) -> web.Response:
         # aiohttp decompresses up to the read cap whatever the compressed length says.
         reserved = MAX_REQUEST_BYTES
     if not budget.reserve(reserved):
-        request["error"] = f"{budget.in_use} bytes of request bodies in progress"
+        request[ERROR_FIELD] = f"{budget.in_use} bytes of request bodies in progress"
         request.app[METRICS].failed.labels("busy").inc()
         response = _error(503, "the service is busy; nothing was enqueued. Retry later.")
         # The body was not read: closing the connection drops it, where keeping the
@@ -225,7 +242,7 @@ async def post_event(request: web.Request) -> web.Response:
 
 def _refused(request: web.Request, exc: AuthError) -> web.Response:
     """401/403 with RFC 6750's challenge, before the body is read: nothing is enqueued."""
-    request["error"] = exc.description
+    request[ERROR_FIELD] = exc.description
     field = "Authorization" if exc.status == 401 else "scope"
     return _json(
         exc.status,
@@ -237,15 +254,15 @@ def _refused(request: web.Request, exc: AuthError) -> web.Response:
 async def _accept_event(request: web.Request, producer: str | None) -> web.Response:
     trace = tracing.request_trace(request.headers, request.app[TRACE_POLICY])
     if trace is not None:
-        request["trace_id"] = trace.xray_trace_id
+        request[TRACE_ID_FIELD] = trace.xray_trace_id
     try:
         raw = await _read_body(request)
     except web.HTTPRequestEntityTooLarge:
         return _error(413, f"body is over {MAX_REQUEST_BYTES} bytes", field="$")
     except TimeoutError:
         timeout = request.app[BODY_TIMEOUT]
-        request["outcome"] = "client_timeout"
-        request["error"] = f"body incomplete after {timeout:g} s"
+        request[OUTCOME_FIELD] = "client_timeout"
+        request[ERROR_FIELD] = f"body incomplete after {timeout:g} s"
         response = _error(408, f"the body did not arrive within {timeout:g} s", field="$")
         response.force_close()  # the rest of the body would be read as the next request
         return response
@@ -259,7 +276,7 @@ async def _accept_event(request: web.Request, producer: str | None) -> web.Respo
         return _error(400, exc.message, field=exc.field)
     except EventError as exc:
         return _error(422, exc.message, field=exc.field)
-    request["event_id"] = event.id
+    request[EVENT_ID_FIELD] = event.id
     message = event.to_message({PRODUCER: producer}, trace=trace)
     if _NOT_SQS_TEXT.search(message.body):
         return _error(
@@ -280,7 +297,7 @@ async def _accept_event(request: web.Request, producer: str | None) -> web.Respo
     try:
         await request.app[PUBLISHER].send(message)
     except SendError as exc:
-        request["error"] = exc.message  # the details go to the log, not to the client
+        request[ERROR_FIELD] = exc.message  # the details go to the log, not to the client
         return _error(exc.status, exc.public, event_id=event.id)
     accepted = {"id": event.id}
     if trace is not None:
@@ -351,8 +368,8 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     status = response.status
     if _client_gone(request):
         # A client's network trouble or impatience, not the app's failure: no 5xx anywhere.
-        request["outcome"] = "client_closed"
-        request["unsent_status"] = status
+        request[OUTCOME_FIELD] = "client_closed"
+        request[UNSENT_STATUS_FIELD] = status
         status = CLIENT_CLOSED
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else "other"
@@ -367,9 +384,9 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         "status": status,
         "duration_ms": round((time.perf_counter() - started) * 1000, 3),
     }
-    for key in ("event_id", "trace_id", "producer", "outcome", "unsent_status", "error"):
+    for name, key in _LOGGED_FIELDS:
         if key in request:
-            fields[key] = request[key]
+            fields[name] = request[key]
     logs.log_fields(log, logging.WARNING if status >= 500 else logging.INFO, "request", fields)
     return response
 
