@@ -107,8 +107,7 @@ async def serve(
         readiness,
         settings.max_inflight_bytes,
         settings.body_timeout_seconds,
-        trace_policy
-        or TracePolicy(settings.trace_trust_client_sampling, settings.trace_sample_percent),
+        trace_policy or TracePolicy.of(settings),
         authenticator,
         serve_metrics=settings.metrics_port is None,
     )

@@ -44,10 +44,13 @@ class TracePolicy:
     """False: no trace context at all, as before it existed (bench/notrace_app.py measures
     what propagation costs with it)."""
 
+    @classmethod
+    def of(cls, settings: Settings | type[Settings]) -> TracePolicy:
+        """The policy `settings` configure (the class: the defaults)."""
+        return cls(settings.trace_trust_client_sampling, settings.trace_sample_percent)
 
-DEFAULT_POLICY: Final = TracePolicy(
-    Settings.trace_trust_client_sampling, Settings.trace_sample_percent
-)
+
+DEFAULT_POLICY: Final = TracePolicy.of(Settings)
 
 
 def new_trace_id() -> str:

@@ -152,14 +152,15 @@ class AddonVersions:
     @classmethod
     def of(cls, by_addon: Mapping[str, str]) -> AddonVersions:
         """From versions keyed by EKS add-on name (one for each of ADDONS)."""
-        fields: dict[str, Any] = {_FIELD[a]: by_addon[a] for a in ADDONS}
+        fields: dict[str, Any] = {FIELDS[a]: by_addon[a] for a in ADDONS}
         return cls(**fields)
 
 
-_FIELD = {
+FIELDS: Mapping[str, str] = {
     "vpc-cni": "vpc_cni",
     "kube-proxy": "kube_proxy",
     "coredns": "coredns",
     "eks-pod-identity-agent": "pod_identity_agent",
     "metrics-server": "metrics_server",
 }
+"""AddonVersions' field of each add-on, by EKS add-on name."""

@@ -31,14 +31,8 @@ _ADDON_VERSION = or_empty(
 )
 
 
-# ClusterConfig's version field of each add-on.
-_ADDON_FIELDS = {
-    "vpc-cni": "vpc_cni_version",
-    "kube-proxy": "kube_proxy_version",
-    "coredns": "coredns_version",
-    "eks-pod-identity-agent": "pod_identity_agent_version",
-    "metrics-server": "metrics_server_version",
-}
+# ClusterConfig's version field of each add-on: AddonVersions' field, `_version` added.
+_ADDON_FIELDS = {addon: f"{field}_version" for addon, field in addons.FIELDS.items()}
 
 
 def _addon_version(key: str, addon: str) -> str | None:
