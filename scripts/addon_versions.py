@@ -37,19 +37,13 @@ def _version_key(version: str) -> tuple[int, ...]:
 
 def _candidates(client: Any, kubernetes_version: str, addon: str) -> Iterator[dict[str, Any]]:
     """Every version EKS lists of `addon` for `kubernetes_version`, across pages."""
-    token: str | None = None
-    while True:
-        page = client.describe_addon_versions(
-            kubernetesVersion=kubernetes_version,
-            addonName=addon,
-            **({"nextToken": token} if token else {}),
-        )
+    pages = client.get_paginator("describe_addon_versions").paginate(
+        kubernetesVersion=kubernetes_version, addonName=addon
+    )
+    for page in pages:
         for listed in page.get("addons", []):
             if listed.get("addonName") == addon:
                 yield from listed.get("addonVersions", [])
-        token = page.get("nextToken")
-        if not token:
-            return
 
 
 def pick(client: Any, kubernetes_version: str, addon: str, region: str) -> Cell:
